@@ -1,0 +1,64 @@
+"""The Kernel: one object that owns configuration, registry, events and the graph."""
+
+from __future__ import annotations
+
+import threading
+
+from kernel.capabilities import CapabilityGraph
+from kernel.config import PRIORITY_PACKAGE, KernelConfig
+from kernel.discovery import BundleLocation, clear_entry_point_caches, scan_entry_points
+from kernel.errors import PluginLoadError
+from kernel.events import EventBus
+from kernel.registry import Bundle, BundleProblem, Change, Registry, Snapshot
+
+
+class Kernel:
+    """Discovers bundles, holds the registry, and answers what fits with what."""
+
+    def __init__(self, config: KernelConfig | None = None) -> None:
+        self.config = config or KernelConfig()
+        self.registry = Registry()
+        self.events = EventBus()
+        self._graph: CapabilityGraph | None = None
+        self._graph_generation = -1
+        self._graph_lock = threading.Lock()
+
+    @property
+    def snapshot(self) -> Snapshot:
+        return self.registry.snapshot
+
+    def discover(self) -> Snapshot:
+        """A full scan of every plugin folder and installed package."""
+        locations: list[BundleLocation] = self.config.scan_folders()
+        problems: list[BundleProblem] = []
+        if self.config.use_entry_points:
+
+            def failed(error: PluginLoadError) -> None:
+                where = BundleLocation(_pseudo_path(error), "package", PRIORITY_PACKAGE)
+                problems.append(BundleProblem(where, error))
+
+            clear_entry_point_caches()
+            locations += list(scan_entry_points(PRIORITY_PACKAGE, failed))
+        return self.registry.replace_all(locations, problems)
+
+    def get(self, kind: str, bundle_id: str) -> Bundle:
+        return self.snapshot.get(kind, bundle_id)
+
+    def graph(self) -> CapabilityGraph:
+        """The capability graph of the current snapshot, rebuilt only when it changed."""
+        snap = self.snapshot
+        with self._graph_lock:
+            if self._graph is None or self._graph_generation != snap.generation:
+                self._graph = CapabilityGraph.build(snap)
+                self._graph_generation = snap.generation
+            return self._graph
+
+    def apply_change(self, change: Change) -> None:
+        if change.action != "unchanged":
+            self.events.publish(change)
+
+
+def _pseudo_path(error: PluginLoadError):  # noqa: ANN202 - a Path key for a non-folder problem
+    from pathlib import Path
+
+    return Path(f"<{error.path}:{error.field}>")

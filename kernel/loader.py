@@ -1,0 +1,143 @@
+"""Import a bundle's entry under a module name unique to that bundle version.
+
+Each version is imported as `peftlab_bundles.<kind>.<id>.v<hash8>` whose package
+path is the bundle folder alone, so the entry (and any sibling module it imports
+relatively) can only come from inside the bundle. A reload imports a new version
+beside the old one and never calls importlib.reload.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import sys
+import traceback
+from pathlib import Path
+from types import ModuleType
+
+from kernel.discovery import is_ignored_name
+from kernel.errors import MissingDependencyError, PluginLoadError
+from kernel.manifest import Manifest
+
+ROOT_PACKAGE = "peftlab_bundles"
+
+
+def content_hash(folder: Path) -> str:
+    """Hash of every file's relative path and bytes; ignores caches, dotfiles, temp files."""
+    digest = hashlib.sha256()
+    for path in sorted(_bundle_files(folder)):
+        digest.update(str(path.relative_to(folder)).encode())
+        try:
+            digest.update(path.read_bytes())
+        except OSError:
+            digest.update(b"<unreadable>")
+    return digest.hexdigest()
+
+
+def _bundle_files(folder: Path) -> list[Path]:
+    files = []
+    for path in folder.rglob("*"):
+        rel = path.relative_to(folder).parts
+        if any(is_ignored_name(part) for part in rel):
+            continue
+        if path.is_file():
+            files.append(path)
+    return files
+
+
+def module_prefix(kind: str, bundle_id: str) -> str:
+    safe_id = bundle_id.replace("-", "_")
+    return f"{ROOT_PACKAGE}.{kind}.{safe_id}"
+
+
+def _ensure_package(name: str, path: list[str]) -> ModuleType:
+    module = sys.modules.get(name)
+    if module is None:
+        module = ModuleType(name)
+        module.__path__ = path  # type: ignore[attr-defined]
+        module.__package__ = name
+        sys.modules[name] = module
+    return module
+
+
+def entry_file(manifest: Manifest, folder: Path) -> Path | None:
+    """The file the entry module resolves to inside the bundle, or None."""
+    relative = Path(*manifest.entry_module.split("."))
+    for candidate in (folder / f"{relative}.py", folder / relative / "__init__.py"):
+        if candidate.is_file() and candidate.resolve().is_relative_to(folder.resolve()):
+            return candidate
+    return None
+
+
+def import_entry(manifest: Manifest, folder: Path, version_hash: str) -> object:
+    """Import the bundle's entry attribute; errors become PluginLoadError with file and line."""
+    folder = folder.resolve()
+    manifest_path = folder / "plugin.yaml"
+    if entry_file(manifest, folder) is None:
+        raise PluginLoadError(
+            f"entry module '{manifest.entry_module}' not found in the bundle folder",
+            path=manifest_path,
+            field="entry",
+        )
+    prefix = module_prefix(manifest.kind, manifest.id)
+    package_name = f"{prefix}.v{version_hash[:8]}"
+    _ensure_package(ROOT_PACKAGE, [])
+    _ensure_package(f"{ROOT_PACKAGE}.{manifest.kind}", [])
+    _ensure_package(prefix, [])
+    _ensure_package(package_name, [str(folder)])
+    module_name = f"{package_name}.{manifest.entry_module}"
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        missing = exc.name or ""
+        retire_modules(package_name)
+        if missing.startswith(ROOT_PACKAGE):
+            raise PluginLoadError(
+                f"module not found inside the bundle: {missing.removeprefix(package_name + '.')}",
+                path=manifest_path,
+                field="entry",
+            ) from None
+        raise MissingDependencyError(
+            missing.split(".")[0], path=_failing_file(exc, folder) or manifest_path
+        ) from None
+    except SyntaxError as exc:
+        retire_modules(package_name)
+        raise PluginLoadError(
+            f"syntax error: {exc.msg}", path=exc.filename or manifest_path, line=exc.lineno
+        ) from None
+    except Exception as exc:
+        retire_modules(package_name)
+        file, line = _failing_frame(exc, folder)
+        raise PluginLoadError(
+            f"import raised {type(exc).__name__}: {exc}",
+            path=file or manifest_path,
+            line=line,
+        ) from exc
+    try:
+        return getattr(module, manifest.entry_attribute)
+    except AttributeError:
+        retire_modules(package_name)
+        raise PluginLoadError(
+            f"module '{manifest.entry_module}' has no attribute '{manifest.entry_attribute}'",
+            path=manifest_path,
+            field="entry",
+        ) from None
+
+
+def _failing_frame(exc: BaseException, folder: Path) -> tuple[str | None, int | None]:
+    """The deepest traceback frame inside the bundle: the line the author must look at."""
+    file, line = None, None
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if frame.filename and Path(frame.filename).resolve().is_relative_to(folder):
+            file, line = frame.filename, frame.lineno
+    return file, line
+
+
+def _failing_file(exc: BaseException, folder: Path) -> str | None:
+    return _failing_frame(exc, folder)[0]
+
+
+def retire_modules(prefix: str) -> None:
+    """Drop a bundle version's modules from sys.modules (objects already handed out live on)."""
+    for name in [n for n in sys.modules if n == prefix or n.startswith(prefix + ".")]:
+        del sys.modules[name]

@@ -1,0 +1,272 @@
+"""Manifest models: parse and validate a bundle's plugin.yaml without importing it.
+
+The pydantic models here are the single source of truth for the manifest
+format: the JSON Schema in manifests/ and the reference in docs/sdk.md are
+generated from them (see kernel.schema).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path, PurePosixPath
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from kernel.errors import ManifestError
+
+MANIFEST_FILE = "plugin.yaml"
+API_VERSION = 1
+KINDS = ("technique", "model", "dataset", "trainer")
+TASKS = ("sequence-classification", "causal-lm", "seq2seq")
+PARAM_TYPES = ("int", "float", "bool", "str", "choice", "multiselect", "path")
+
+Kind = Literal["technique", "model", "dataset", "trainer"]
+Task = Literal["sequence-classification", "causal-lm", "seq2seq"]
+ParamType = Literal["int", "float", "bool", "str", "choice", "multiselect", "path"]
+
+_ID_RE = re.compile(r"^[a-z0-9_-]+$")
+_ENTRY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ParamSpec(_Strict):
+    """One user-settable parameter; the UI builds its widget from this."""
+
+    type: ParamType = Field(description="Value type; decides validation and the widget.")
+    default: Any = Field(
+        default=None,
+        description="Value used when the recipe does not set one. `auto` is allowed for "
+        "multiselect params with options_from.",
+    )
+    min: float | None = Field(default=None, description="Lowest allowed value (int/float).")
+    max: float | None = Field(default=None, description="Highest allowed value (int/float).")
+    options: list[str | int | float] | None = Field(
+        default=None, description="Allowed values of a choice, or suggestions of a multiselect."
+    )
+    options_from: str | None = Field(
+        default=None,
+        description="Take options from the chosen model's manifest, e.g. "
+        "`model.attention_modules`.",
+    )
+    help: str = Field(default="", description="One sentence shown next to the widget.")
+    label: str | None = Field(default=None, description="Widget label; the param name if unset.")
+    advanced: bool = Field(default=False, description="Show inside the 'advanced' expander.")
+    depends_on: dict[str, Any] | None = Field(
+        default=None,
+        description="Show (and validate) only when these other params have these values.",
+    )
+
+    @model_validator(mode="after")
+    def _check_consistency(self) -> ParamSpec:
+        if self.type == "choice" and not self.options:
+            raise ValueError("a choice param needs `options`")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
+        if self.options_from is not None and not re.match(r"^model\.[a-z_]+$", self.options_from):
+            raise ValueError("options_from must look like `model.<field>`")
+        return self
+
+
+class Requirements(_Strict):
+    """What a bundle needs from the plugins it is combined with."""
+
+    tasks: list[Task] = Field(default_factory=list, description="Tasks it supports; empty = any.")
+    architectures: list[str] = Field(
+        default_factory=list, description="Model architectures it supports; empty = any."
+    )
+    packages: list[str] = Field(
+        default_factory=list, description="pip requirements, e.g. `peft>=0.13`."
+    )
+    provides: list[str] = Field(
+        default_factory=list,
+        description="Capabilities the chosen model must provide, e.g. `quantizable`.",
+    )
+
+
+class WeightsSource(_Strict):
+    """Where a model's weights come from by default (a param can override it)."""
+
+    package: str | None = Field(
+        default=None, description="Installed Python package that ships the weights."
+    )
+    subdir: str = Field(default="", description="Folder inside that package.")
+    hub_id: str | None = Field(default=None, description="Hugging Face hub id.")
+
+
+class ModelFacts(_Strict):
+    """Facts a model bundle declares so the graph and techniques can use them unimported."""
+
+    architecture: str = Field(description="Model family, e.g. bert, distilbert, roberta, gpt2, t5.")
+    tasks: list[Task] = Field(min_length=1, description="Tasks the model can be built for.")
+    attention_modules: list[str] = Field(
+        default_factory=list, description="Names of attention projection modules."
+    )
+    feedforward_modules: list[str] = Field(
+        default_factory=list, description="Names of feed-forward modules (used by IA3)."
+    )
+    default_target_modules: list[str] = Field(
+        default_factory=list, description="What `auto` target modules resolves to."
+    )
+    classifier_modules: list[str] = Field(
+        default_factory=list,
+        description="Task-head modules that are newly initialised and must train/save.",
+    )
+    weights: WeightsSource = Field(default_factory=WeightsSource)
+    num_parameters: int | None = Field(default=None, description="Parameter count, informative.")
+
+
+class DatasetFacts(_Strict):
+    """Facts a dataset bundle declares."""
+
+    task: Task
+    label_names: list[str] = Field(
+        default_factory=list, description="Class names; empty = inferred from the data."
+    )
+    splits: list[str] = Field(default_factory=lambda: ["train", "validation"])
+    text_fields: list[str] = Field(default_factory=lambda: ["text"])
+    label_field: str = Field(default="label")
+    source: str = Field(default="", description="Where the data comes from, in words.")
+
+
+class Manifest(_Strict):
+    """A bundle's plugin.yaml."""
+
+    id: str = Field(description="Unique within its kind; lowercase letters, digits, - and _.")
+    kind: Kind
+    name: str = Field(min_length=1, description="Human-readable name.")
+    version: str = Field(description="The bundle's own version, e.g. 1.0.0.")
+    api: int = Field(description=f"SDK API version the bundle targets (current: {API_VERSION}).")
+    entry: str = Field(description="module:attribute inside the bundle folder.")
+    summary: str = Field(default="", description="One line shown in lists.")
+    description: str = Field(default="", description="Longer text for the plugin page.")
+    paper: str | None = Field(default=None, description="Link to the method's paper.")
+    requires: Requirements = Field(default_factory=Requirements)
+    provides: list[str] = Field(default_factory=list, description="Capability tags it offers.")
+    params: dict[str, ParamSpec] = Field(default_factory=dict)
+    model: ModelFacts | None = Field(default=None, description="Required when kind is model.")
+    dataset: DatasetFacts | None = Field(default=None, description="Required when kind is dataset.")
+
+    @field_validator("id")
+    @classmethod
+    def _check_id(cls, value: str) -> str:
+        if not _ID_RE.match(value):
+            raise ValueError(f"'{value}' must match [a-z0-9_-]+")
+        return value
+
+    @field_validator("api")
+    @classmethod
+    def _check_api(cls, value: int) -> int:
+        if value != API_VERSION:
+            raise ValueError(f"api {value} is not supported; this peftlab speaks api {API_VERSION}")
+        return value
+
+    @field_validator("entry")
+    @classmethod
+    def _check_entry(cls, value: str) -> str:
+        module = value.split(":", 1)[0]
+        if value.startswith("/") or ".." in PurePosixPath(module.replace(".", "/")).parts:
+            raise ValueError(f"'{value}' points outside the bundle folder")
+        if not _ENTRY_RE.match(value):
+            raise ValueError(
+                f"'{value}' must be module:attribute with a module inside the bundle "
+                "(no paths, no '..')"
+            )
+        return value
+
+    @field_validator("params")
+    @classmethod
+    def _check_param_names(cls, value: dict[str, ParamSpec]) -> dict[str, ParamSpec]:
+        for name in value:
+            if not re.match(r"^[a-z_][a-z0-9_]*$", name):
+                raise ValueError(f"param name '{name}' must be a lowercase identifier")
+        return value
+
+    @model_validator(mode="after")
+    def _check_kind_section(self) -> Manifest:
+        if self.kind == "model" and self.model is None:
+            raise ValueError("a model bundle needs a `model:` section")
+        if self.kind == "dataset" and self.dataset is None:
+            raise ValueError("a dataset bundle needs a `dataset:` section")
+        if self.kind != "model" and self.model is not None:
+            raise ValueError("only model bundles have a `model:` section")
+        if self.kind != "dataset" and self.dataset is not None:
+            raise ValueError("only dataset bundles have a `dataset:` section")
+        return self
+
+    @property
+    def entry_module(self) -> str:
+        return self.entry.split(":", 1)[0]
+
+    @property
+    def entry_attribute(self) -> str:
+        return self.entry.split(":", 1)[1]
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.kind, self.id)
+
+
+def _field_path(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(part) for part in loc) or "<root>"
+
+
+def manifest_errors(data: object, path: Path) -> list[ManifestError]:
+    """Every problem in a parsed manifest, each as a ManifestError with its field."""
+    if not isinstance(data, dict):
+        return [
+            ManifestError(
+                f"the manifest must be a mapping of fields, not {type(data).__name__}", path=path
+            )
+        ]
+    try:
+        Manifest.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            msg = err["msg"].removeprefix("Value error, ")
+            if err["type"] == "extra_forbidden":
+                msg = "unknown field"
+            problems.append(ManifestError(msg, path=path, field=_field_path(err["loc"])))
+        return problems
+    except Exception as exc:  # pydantic raises TypeError etc. for exotic input
+        return [ManifestError(f"invalid manifest: {exc}", path=path)]
+    return []
+
+
+def read_manifest_data(path: Path) -> object:
+    """Read plugin.yaml with the safe loader; YAML syntax errors carry the line."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ManifestError("no plugin.yaml in this folder", path=path) from None
+    except UnicodeDecodeError as exc:
+        raise ManifestError(f"not UTF-8 text ({exc.reason})", path=path) from None
+    except OSError as exc:
+        raise ManifestError(f"cannot read: {exc.strerror}", path=path) from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ManifestError(f"not valid YAML: {problem}", path=path, line=line) from None
+
+
+def load_manifest(path: Path) -> Manifest:
+    """Parse and validate a manifest file; raise the first problem (all are in .problems)."""
+    path = Path(path)
+    data = read_manifest_data(path)
+    problems = manifest_errors(data, path)
+    if problems:
+        first = problems[0]
+        if len(problems) > 1:
+            first.message += f" (and {len(problems) - 1} more problem(s))"
+            first.args = (first.render(),)
+        first.problems = problems  # type: ignore[attr-defined]
+        raise first
+    return Manifest.model_validate(data)

@@ -1,0 +1,143 @@
+"""Recipes: dataset + model + technique + trainer, each with params.
+
+A recipe is resolved against the registry before anything heavy happens:
+unknown ids, incompatible choices and bad params are refused here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from kernel.errors import IncompatibleError, PeftlabError, RecipeError
+from kernel.params import complete_params, parse_cli_value
+from kernel.registry import Bundle, Snapshot
+
+RECIPE_KINDS = ("dataset", "model", "technique", "trainer")
+
+
+class PluginChoice(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class Recipe(BaseModel):
+    """What to train; the file format of manifests/recipes/*.yaml."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = "run"
+    description: str = ""
+    dataset: PluginChoice
+    model: PluginChoice
+    technique: PluginChoice
+    trainer: PluginChoice = Field(default_factory=lambda: PluginChoice(id="hf_trainer"))
+
+    def choice(self, kind: str) -> PluginChoice:
+        return getattr(self, kind)
+
+    def ids(self) -> dict[str, str]:
+        return {kind: self.choice(kind).id for kind in RECIPE_KINDS}
+
+    def with_overrides(self, ids: dict[str, str | None], sets: list[str]) -> Recipe:
+        """Apply --dataset/--model/... and --set kind.param=value; params of a swapped plugin reset."""
+        data = self.model_dump()
+        for kind, bundle_id in ids.items():
+            if bundle_id and bundle_id != data[kind]["id"]:
+                data[kind] = {"id": bundle_id, "params": {}}
+        for item in sets:
+            key, sep, raw = item.partition("=")
+            kind, dot, param = key.strip().partition(".")
+            if not sep or not dot or kind not in RECIPE_KINDS or not param:
+                raise RecipeError(
+                    f"--set expects KIND.PARAM=VALUE with KIND one of {', '.join(RECIPE_KINDS)}; "
+                    f"got '{item}'",
+                    field="--set",
+                )
+            data[kind]["params"][param] = parse_cli_value(raw)
+        return Recipe.model_validate(data)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(), sort_keys=False)
+
+
+def load_recipe(path: Path) -> Recipe:
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RecipeError("recipe file not found", path=path) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise RecipeError(
+            f"not valid YAML: {getattr(exc, 'problem', exc)}",
+            path=path,
+            line=mark.line + 1 if mark else None,
+        ) from None
+    if not isinstance(data, dict):
+        raise RecipeError("a recipe must be a mapping", path=path)
+    data.pop("resolved", None)  # a run's recipe.yaml can be reused as a recipe
+    try:
+        return Recipe.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise RecipeError(
+            err["msg"], path=path, field=".".join(str(p) for p in err["loc"])
+        ) from None
+
+
+@dataclass(frozen=True)
+class ResolvedPlugin:
+    kind: str
+    bundle: Bundle
+    params: dict[str, Any]
+
+    def as_record(self) -> dict[str, Any]:
+        """What a training subprocess needs to load this exact bundle: data, not objects."""
+        return {
+            "id": self.bundle.manifest.id,
+            "params": self.params,
+            "path": str(self.bundle.path),
+            "content_hash": self.bundle.content_hash,
+            "version": self.bundle.manifest.version,
+            "origin": self.bundle.origin,
+        }
+
+
+@dataclass(frozen=True)
+class ResolvedRecipe:
+    recipe: Recipe
+    plugins: dict[str, ResolvedPlugin]
+
+    def as_record(self) -> dict[str, Any]:
+        record: dict[str, Any] = {"name": self.recipe.name, "description": self.recipe.description}
+        for kind in RECIPE_KINDS:
+            record[kind] = self.plugins[kind].as_record()
+        return record
+
+
+def resolve(recipe: Recipe, snapshot: Snapshot, graph: Any) -> ResolvedRecipe:
+    """Look up every plugin, check they fit together, and complete every param."""
+    bundles = {kind: snapshot.get(kind, recipe.choice(kind).id) for kind in RECIPE_KINDS}
+    reasons = graph.check(recipe.ids())
+    if reasons:
+        raise IncompatibleError("these plugins do not work together: " + "; ".join(reasons))
+    model_manifest = bundles["model"].manifest
+    plugins = {}
+    for kind in RECIPE_KINDS:
+        try:
+            params = complete_params(
+                bundles[kind].manifest, recipe.choice(kind).params, model=model_manifest
+            )
+        except PeftlabError as exc:
+            exc.field = f"{kind}.{exc.field}" if exc.field else kind
+            exc.args = (exc.render(),)
+            raise
+        plugins[kind] = ResolvedPlugin(kind, bundles[kind], params)
+    return ResolvedRecipe(recipe, plugins)

@@ -1,0 +1,210 @@
+"""Run folders: layout, status and atomic writes.
+
+runs/<timestamp>-<name>/
+  recipe.yaml     resolved recipe (bundle paths, hashes, params)
+  status.json     pending | running | completed | failed (+ pid, error, traceback)
+  progress.json   step, total steps, epoch, ETA (rewritten as training goes)
+  metrics.jsonl   one line per logged step (train loss, eval loss, ...)
+  results.json    final metrics, written once, atomically, at the end
+  adapter/        what the technique saves (peft's save_pretrained for peft techniques)
+  checkpoints/    the Trainer's checkpoints, for --resume
+  log.txt         the training process's output
+A run whose status says running but whose process is gone reads as interrupted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from kernel.errors import RunError
+
+TERMINAL_STATES = ("completed", "failed")
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write to a temp file in the same folder, fsync, then rename over the target."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: Path, data: Any) -> None:
+    atomic_write_text(path, json.dumps(data, indent=2, default=str) + "\n")
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^a-zA-Z0-9_.-]+", "-", name).strip("-")[:60] or "run"
+
+
+def _pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # a zombie child still answers kill(0); its /proc stat says Z
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat.rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+@dataclass(frozen=True)
+class RunFolder:
+    path: Path
+
+    @property
+    def id(self) -> str:
+        return self.path.name
+
+    @classmethod
+    def create(cls, runs_dir: Path, name: str) -> RunFolder:
+        """A new, uniquely named folder; mkdir is atomic, so two runs never share one."""
+        runs_dir.mkdir(parents=True, exist_ok=True)
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        base = f"{stamp}-{_slug(name)}"
+        for attempt in range(1000):
+            candidate = runs_dir / (base if attempt == 0 else f"{base}-{attempt + 1}")
+            try:
+                candidate.mkdir()
+            except FileExistsError:
+                continue
+            return cls(candidate)
+        raise RunError("could not create a unique run folder", path=runs_dir)
+
+    @classmethod
+    def find(cls, runs_dir: Path, ref: str) -> RunFolder:
+        """A run by folder path, exact id, or unique id prefix/suffix."""
+        direct = Path(ref)
+        if (direct / "recipe.yaml").is_file():
+            return cls(direct)
+        candidates = [p for p in list_run_paths(runs_dir) if p.name == ref]
+        if not candidates:
+            candidates = [
+                p for p in list_run_paths(runs_dir) if p.name.startswith(ref) or p.name.endswith(ref)
+            ]
+        if len(candidates) == 1:
+            return cls(candidates[0])
+        if not candidates:
+            raise RunError(f"no run '{ref}'", path=runs_dir)
+        names = ", ".join(p.name for p in candidates[:5])
+        raise RunError(f"'{ref}' matches several runs: {names}", path=runs_dir)
+
+    # files -----------------------------------------------------------------
+    @property
+    def recipe_file(self) -> Path:
+        return self.path / "recipe.yaml"
+
+    @property
+    def adapter_dir(self) -> Path:
+        return self.path / "adapter"
+
+    @property
+    def checkpoints_dir(self) -> Path:
+        return self.path / "checkpoints"
+
+    @property
+    def log_file(self) -> Path:
+        return self.path / "log.txt"
+
+    def write_recipe(self, record: dict[str, Any]) -> None:
+        atomic_write_text(self.recipe_file, yaml.safe_dump(record, sort_keys=False))
+
+    def recipe(self) -> dict[str, Any]:
+        try:
+            return yaml.safe_load(self.recipe_file.read_text(encoding="utf-8")) or {}
+        except FileNotFoundError:
+            raise RunError("run has no recipe.yaml", path=self.path) from None
+
+    # status ----------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        try:
+            data = json.loads((self.path / "status.json").read_text(encoding="utf-8"))
+        except (FileNotFoundError, json.JSONDecodeError):
+            data = {"state": "pending"}
+        if data.get("state") == "running" and not _pid_alive(data.get("pid")):
+            data["state"] = "interrupted"
+        return data
+
+    def set_status(self, state: str, **fields: Any) -> None:
+        data = {k: v for k, v in self.status().items() if k != "state"}
+        data.update(fields)
+        data["state"] = state
+        data["updated"] = time.time()
+        atomic_write_json(self.path / "status.json", data)
+
+    def progress(self) -> dict[str, Any]:
+        try:
+            return json.loads((self.path / "progress.json").read_text(encoding="utf-8"))
+        except (FileNotFoundError, json.JSONDecodeError):
+            return {}
+
+    def set_progress(self, **fields: Any) -> None:
+        atomic_write_json(self.path / "progress.json", fields)
+
+    # metrics and results -----------------------------------------------------
+    def log_metrics(self, record: dict[str, Any]) -> None:
+        line = json.dumps({"time": time.time(), **record}, default=float)
+        with open(self.path / "metrics.jsonl", "a", encoding="utf-8") as handle:
+            handle.write(line + "\n")
+            handle.flush()
+
+    def metrics(self) -> list[dict[str, Any]]:
+        rows = []
+        try:
+            with open(self.path / "metrics.jsonl", encoding="utf-8") as handle:
+                for line in handle:
+                    try:
+                        rows.append(json.loads(line))
+                    except json.JSONDecodeError:
+                        continue  # a line cut by a kill: skip it, keep the rest
+        except FileNotFoundError:
+            pass
+        return rows
+
+    def write_results(self, results: dict[str, Any]) -> None:
+        atomic_write_json(self.path / "results.json", results)
+
+    def results(self) -> dict[str, Any] | None:
+        try:
+            return json.loads((self.path / "results.json").read_text(encoding="utf-8"))
+        except (FileNotFoundError, json.JSONDecodeError):
+            return None
+
+    def latest_checkpoint(self) -> Path | None:
+        checkpoints = [
+            p for p in self.checkpoints_dir.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()
+        ]
+        return max(checkpoints, key=lambda p: int(p.name.split("-")[-1]), default=None)
+
+
+def list_run_paths(runs_dir: Path) -> list[Path]:
+    if not runs_dir.is_dir():
+        return []
+    return sorted(p for p in runs_dir.iterdir() if (p / "recipe.yaml").is_file())
+
+
+def list_runs(runs_dir: Path) -> list[RunFolder]:
+    return [RunFolder(p) for p in list_run_paths(runs_dir)]

@@ -1,0 +1,122 @@
+"""Typed objects the engine hands to plugins (and the values plugins hand back)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class ModelFacts:
+    """The `model:` section of the chosen model's manifest."""
+
+    architecture: str
+    tasks: list[str]
+    attention_modules: list[str] = field(default_factory=list)
+    feedforward_modules: list[str] = field(default_factory=list)
+    default_target_modules: list[str] = field(default_factory=list)
+    classifier_modules: list[str] = field(default_factory=list)
+    weights: dict[str, Any] = field(default_factory=dict)
+    num_parameters: int | None = None
+
+    @classmethod
+    def from_manifest_section(cls, section: dict[str, Any]) -> ModelFacts:
+        return cls(**{k: v for k, v in section.items() if k in cls.__dataclass_fields__})
+
+
+@dataclass(frozen=True)
+class DatasetContext:
+    params: dict[str, Any]
+    bundle_dir: Path
+    task: str
+    label_names: list[str]
+    text_fields: list[str]
+    label_field: str
+    seed: int = 42
+
+
+@dataclass
+class DatasetSplits:
+    """Labelled splits as `datasets.Dataset` objects (see DatasetProvider.load)."""
+
+    train: Any
+    validation: Any
+    test: Any | None = None
+    label_names: list[str] = field(default_factory=list)
+    task: str = "sequence-classification"
+
+
+@dataclass(frozen=True)
+class ModelContext:
+    params: dict[str, Any]
+    bundle_dir: Path
+    facts: ModelFacts
+    task: str
+    num_labels: int = 2
+    label_names: list[str] = field(default_factory=list)
+    load_kwargs: dict[str, Any] = field(default_factory=dict)  # from the technique
+
+
+@dataclass
+class LoadedModel:
+    model: Any
+    tokenizer: Any
+
+
+@dataclass(frozen=True)
+class TechniqueContext:
+    params: dict[str, Any]
+    bundle_dir: Path
+    facts: ModelFacts
+    task: str
+    num_labels: int = 2
+
+
+class Reporter(Protocol):
+    """How a trainer reports back; the engine writes it to the run folder."""
+
+    def log_metrics(self, record: dict[str, Any]) -> None: ...
+
+    def set_progress(self, **fields: Any) -> None: ...
+
+
+@dataclass
+class PluginHandle:
+    """A plugin object with its params and the folder it came from."""
+
+    id: str
+    instance: Any
+    params: dict[str, Any]
+    bundle_dir: Path
+    manifest: dict[str, Any]
+
+
+@dataclass
+class RunContext:
+    """Everything a trainer needs for one run."""
+
+    run_dir: Path
+    dataset: PluginHandle
+    model: PluginHandle
+    technique: PluginHandle
+    trainer: PluginHandle
+    reporter: Reporter
+    resume_from: Path | None = None
+    recipe: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def adapter_dir(self) -> Path:
+        return self.run_dir / "adapter"
+
+    @property
+    def checkpoints_dir(self) -> Path:
+        return self.run_dir / "checkpoints"
+
+    @property
+    def model_facts(self) -> ModelFacts:
+        return ModelFacts.from_manifest_section(self.model.manifest["model"])
+
+    @property
+    def dataset_section(self) -> dict[str, Any]:
+        return self.dataset.manifest["dataset"]

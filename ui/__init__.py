@@ -1,0 +1,1 @@
+"""Every face a person uses: the `peftlab` command line and the Streamlit app."""

@@ -1,0 +1,1 @@
+"""CLI command groups, one module per topic; each imports heavy libraries lazily."""
