@@ -16,7 +16,12 @@ from packaging.requirements import InvalidRequirement, Requirement
 from kernel.manifest import Manifest
 from kernel.registry import Snapshot
 
-PAIRS = (("dataset", "model"), ("technique", "model"), ("technique", "dataset"), ("trainer", "dataset"))
+PAIRS = (
+    ("dataset", "model"),
+    ("technique", "model"),
+    ("technique", "dataset"),
+    ("trainer", "dataset"),
+)
 
 
 @dataclass(frozen=True)
@@ -69,7 +74,9 @@ def incompatibilities(a: Manifest, b: Manifest) -> list[str]:
         if a.requires.architectures and arch not in a.requires.architectures:
             reasons.append(f"{a.id}: architecture {arch} not supported")
         if a.requires.tasks and not set(a.requires.tasks) & set(facts.tasks):
-            reasons.append(f"{a.id}: none of model {b.id}'s tasks ({', '.join(facts.tasks)}) supported")
+            reasons.append(
+                f"{a.id}: none of model {b.id}'s tasks ({', '.join(facts.tasks)}) supported"
+            )
         for capability in a.requires.provides:
             if capability not in b.provides:
                 reasons.append(f"{a.id}: needs a model that provides '{capability}'")
@@ -146,11 +153,21 @@ class CapabilityGraph:
     def to_json(self) -> dict[str, object]:
         return {
             "nodes": [
-                {"kind": k, "id": i, "name": m.name, "missing": self.package_problems.get((k, i), [])}
+                {
+                    "kind": k,
+                    "id": i,
+                    "name": m.name,
+                    "missing": self.package_problems.get((k, i), []),
+                }
                 for (k, i), m in sorted(self.nodes.items())
             ],
             "edges": [
-                {"source": "/".join(e.source), "target": "/".join(e.target), "ok": e.ok, "reasons": list(e.reasons)}
+                {
+                    "source": "/".join(e.source),
+                    "target": "/".join(e.target),
+                    "ok": e.ok,
+                    "reasons": list(e.reasons),
+                }
                 for e in self.edges
             ],
         }

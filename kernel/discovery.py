@@ -99,9 +99,11 @@ def scan_entry_points(
     """Bundle folders registered by installed packages under the peftlab.* namespaces."""
     from stevedore.extension import ExtensionManager
 
-    for kind, namespace in ENTRY_POINT_NAMESPACES.items():
+    for namespace in ENTRY_POINT_NAMESPACES.values():
 
-        def failed(_manager: object, entry_point: object, err: Exception, kind: str = kind) -> None:
+        def failed(
+            _manager: object, entry_point: object, err: Exception, namespace: str = namespace
+        ) -> None:
             name = getattr(entry_point, "name", "?")
             value = getattr(entry_point, "value", "?")
             on_error(

@@ -58,8 +58,7 @@ class MissingDependencyError(PluginLoadError):
     def __init__(self, package: str, **kwargs: object) -> None:
         self.package = package
         super().__init__(
-            f"missing dependency: package '{package}' is not installed "
-            f"(pip install {package})",
+            f"missing dependency: package '{package}' is not installed (pip install {package})",
             **kwargs,  # type: ignore[arg-type]
         )
 

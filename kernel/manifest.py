@@ -8,7 +8,7 @@ generated from them (see kernel.schema).
 from __future__ import annotations
 
 import re
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any, Literal
 
 import yaml
@@ -27,7 +27,9 @@ Task = Literal["sequence-classification", "causal-lm", "seq2seq"]
 ParamType = Literal["int", "float", "bool", "str", "choice", "multiselect", "path"]
 
 _ID_RE = re.compile(r"^[a-z0-9_-]+$")
-_ENTRY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$")
+_ENTRY_RE = re.compile(
+    r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$"
+)
 
 
 class _Strict(BaseModel):
@@ -169,7 +171,7 @@ class Manifest(_Strict):
     @classmethod
     def _check_entry(cls, value: str) -> str:
         module = value.split(":", 1)[0]
-        if value.startswith("/") or ".." in PurePosixPath(module.replace(".", "/")).parts:
+        if "/" in module or "\\" in module or module.startswith("."):
             raise ValueError(f"'{value}' points outside the bundle folder")
         if not _ENTRY_RE.match(value):
             raise ValueError(

@@ -21,9 +21,15 @@ AUTO = "auto"
 def parse_cli_value(text: str) -> Any:
     """Turn `--set x=VALUE` text into a typed value the way YAML would."""
     try:
-        return yaml.safe_load(text)
+        value = yaml.safe_load(text)
     except yaml.YAMLError:
         return text
+    if isinstance(value, str):
+        try:  # YAML 1.1 reads 1e-3 as text; people mean the number
+            return float(value)
+        except ValueError:
+            return value
+    return value
 
 
 def resolve_options(spec: ParamSpec, model: Manifest | None) -> list[Any] | None:

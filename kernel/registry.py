@@ -15,7 +15,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from kernel.discovery import BundleLocation
-from kernel.errors import ManifestError, PeftlabError, PluginLoadError, UnknownPluginError
+from kernel.errors import PeftlabError, PluginLoadError, UnknownPluginError
 from kernel.loader import content_hash, import_entry, module_prefix, retire_modules
 from kernel.manifest import MANIFEST_FILE, Manifest, load_manifest
 

@@ -103,7 +103,9 @@ class RunFolder:
         candidates = [p for p in list_run_paths(runs_dir) if p.name == ref]
         if not candidates:
             candidates = [
-                p for p in list_run_paths(runs_dir) if p.name.startswith(ref) or p.name.endswith(ref)
+                p
+                for p in list_run_paths(runs_dir)
+                if p.name.startswith(ref) or p.name.endswith(ref)
             ]
         if len(candidates) == 1:
             return cls(candidates[0])
