@@ -97,18 +97,23 @@ def show_plugin(state: CliState, plugin_id: str, kind: str | None) -> None:
 @plugins_group.command("validate")
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--no-import", is_flag=True, help="Check the manifest only; do not import the module.")
-def validate_plugin(path: Path, no_import: bool) -> None:
+@click.option("--strict", is_flag=True, help="Fail on warnings too (e.g. an unknown architecture).")
+@pass_state
+def validate_plugin(state: CliState, path: Path, no_import: bool, strict: bool) -> None:
     """Check a bundle folder: schema, entry import and the kind's contract; list every problem."""
-    from sdk.validate import validate_bundle
+    from sdk.validate import architectures_of, errors_only, severity, validate_bundle
 
-    problems = validate_bundle(path, import_entry_module=not no_import)
-    if not problems:
+    known = architectures_of(state.kernel().snapshot)  # --plugins-dir models count too
+    problems = validate_bundle(path, import_entry_module=not no_import, architectures=known)
+    failing = problems if strict else errors_only(problems)
+    if not failing:
         click.secho(f"ok: {path} is a valid bundle", fg="green")
-        return
-    click.secho(f"{len(problems)} problem(s) in {path}:", fg="red", err=True)
+    else:
+        click.secho(f"{len(failing)} problem(s) in {path}:", fg="red", err=True)
     for problem in problems:
-        click.echo(f"  - {problem}", err=True)
-    raise SystemExit(1)
+        click.echo(f"  - {severity(problem)}: {problem}", err=True)
+    if failing:
+        raise SystemExit(1)
 
 
 @click.command("graph")
