@@ -79,6 +79,14 @@ class Technique(Plugin):
 
         return PeftModel.from_pretrained(base_model, str(directory))
 
+    def training_callbacks(self, model: Any, ctx: TechniqueContext) -> list[Any]:
+        """`transformers.TrainerCallback`s the trainer adds for this run. Default: none.
+
+        Called with the model `apply` returned. For techniques that act between
+        optimizer steps (AdaLoRA reallocates its rank budget after each step).
+        """
+        return []
+
 
 class TrainerPlugin(Plugin):
     """Turns a resolved recipe into a finished run."""

@@ -71,6 +71,11 @@ class TechniqueContext:
     facts: ModelFacts
     task: str
     num_labels: int = 2
+    #: optimizer steps the run will take; the trainer fills it (AdaLoRA schedules its rank budget on it)
+    total_steps: int | None = None
+    #: where the model's weights and tokenizer come from (a folder or hub id); the trainer fills it
+    #: (prompt tuning initialised from text tokenizes with it)
+    model_name_or_path: str | None = None
 
 
 class Reporter(Protocol):
