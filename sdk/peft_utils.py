@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sdk.base import Technique
+
 if TYPE_CHECKING:
     from sdk.context import TechniqueContext
 
@@ -146,8 +148,12 @@ def save_trainable(
         tensors=sorted(state),
         extra=dict(extra or {}),
     )
-    save_file(state, str(directory / WEIGHTS_FILE), metadata={"format": "pt", "technique": technique})
-    (directory / CONFIG_FILE).write_text(json.dumps(saved.__dict__, indent=2, sort_keys=True) + "\n")
+    save_file(
+        state, str(directory / WEIGHTS_FILE), metadata={"format": "pt", "technique": technique}
+    )
+    (directory / CONFIG_FILE).write_text(
+        json.dumps(saved.__dict__, indent=2, sort_keys=True) + "\n"
+    )
     return saved
 
 
@@ -205,6 +211,22 @@ def build_peft_model(model: Any, config: Any, ctx: TechniqueContext) -> Any:
     return get_peft_model(model, config)
 
 
+class PeftTechnique(Technique):
+    """A technique that is one peft config: subclasses write `peft_config`.
+
+    `apply` wraps the model with `build_peft_model` (task head trained and
+    saved); saving and loading are peft's own (`save_pretrained`,
+    `PeftModel.from_pretrained`), so the adapter folder loads with plain peft.
+    """
+
+    def peft_config(self, model: Any, ctx: TechniqueContext) -> Any:
+        """The peft config for this model and these params."""
+        raise NotImplementedError
+
+    def apply(self, model: Any, ctx: TechniqueContext) -> Any:
+        return build_peft_model(model, self.peft_config(model, ctx), ctx)
+
+
 def prompt_learning_dims(model: Any) -> dict[str, int]:
     """`token_dim`, `num_attention_heads`, `num_layers`, `num_transformer_submodules` from the config.
 
@@ -249,7 +271,9 @@ def encoder_layers(model: Any) -> Any:
     ]
     if len(found) != 1:
         names = ", ".join(name for name, _ in found) or "none"
-        raise ValueError(f"expected one encoder layer list in {type(model).__name__}, found: {names}")
+        raise ValueError(
+            f"expected one encoder layer list in {type(model).__name__}, found: {names}"
+        )
     return found[0][1]
 
 
