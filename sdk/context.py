@@ -45,6 +45,10 @@ class DatasetSplits:
     test: Any | None = None
     label_names: list[str] = field(default_factory=list)
     task: str = "sequence-classification"
+    #: tokens per example the trainer keeps (longer inputs are cut); None = the trainer's default
+    max_length: int | None = None
+    #: what loading changed, in words (e.g. "dropped 3 empty rows from train.csv")
+    notes: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

