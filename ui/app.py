@@ -1,0 +1,25 @@
+"""The Streamlit app: `peftlab ui` runs this file (streamlit run ui/app.py).
+
+Each page is a script in ui/pages/; they share the kernel through
+ui/pages/_shared.py, which creates it once per process with st.cache_resource.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+HERE = Path(__file__).resolve().parent
+
+st.set_page_config(page_title="peftlab", page_icon=":material/tune:", layout="wide")
+
+PAGES = [
+    st.Page(HERE / "pages" / "train.py", title="Train", icon=":material/model_training:", default=True),
+    st.Page(HERE / "pages" / "runs.py", title="Runs & compare", icon=":material/monitoring:"),
+    st.Page(HERE / "pages" / "playground.py", title="Playground", icon=":material/chat:"),
+    st.Page(HERE / "pages" / "data.py", title="Datasets", icon=":material/upload_file:"),
+    st.Page(HERE / "pages" / "plugins.py", title="Plugins", icon=":material/extension:"),
+]
+
+st.navigation(PAGES).run()

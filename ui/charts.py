@@ -1,0 +1,156 @@
+"""Plotly figures for runs: loss curves, accuracy against trainable share, bars, the graph.
+
+Pure functions from plain data to figures, so they can be tested without Streamlit.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import plotly.graph_objects as go
+
+PALETTE = (
+    "#4C78A8", "#F58518", "#54A24B", "#E45756", "#72B7B2",
+    "#B279A2", "#FF9DA6", "#9D755D", "#BAB0AC", "#EECA3B",
+)
+KIND_COLOURS = {"dataset": "#54A24B", "model": "#4C78A8", "technique": "#F58518", "trainer": "#B279A2"}
+
+
+def _layout(fig: go.Figure, title: str, x: str, y: str) -> go.Figure:
+    fig.update_layout(
+        title=title,
+        xaxis_title=x,
+        yaxis_title=y,
+        margin={"l": 50, "r": 20, "t": 50, "b": 40},
+        legend={"orientation": "h", "yanchor": "bottom", "y": -0.35},
+        height=380,
+    )
+    return fig
+
+
+def loss_curves(runs: Mapping[str, Sequence[Mapping[str, Any]]], *, log_y: bool = False) -> go.Figure:
+    """Training loss (lines) and validation loss (dashed, markers) per run against step."""
+    fig = go.Figure()
+    for index, (name, rows) in enumerate(runs.items()):
+        colour = PALETTE[index % len(PALETTE)]
+        train = [(r["step"], r["loss"]) for r in rows if _num(r.get("loss")) and "step" in r]
+        evals = [(r["step"], r["eval_loss"]) for r in rows if _num(r.get("eval_loss")) and "step" in r]
+        if train:
+            fig.add_trace(
+                go.Scatter(
+                    x=[s for s, _ in train], y=[v for _, v in train], mode="lines",
+                    name=f"{name} train", line={"color": colour},
+                )
+            )
+        if evals:
+            fig.add_trace(
+                go.Scatter(
+                    x=[s for s, _ in evals], y=[v for _, v in evals], mode="lines+markers",
+                    name=f"{name} validation", line={"color": colour, "dash": "dash"},
+                )
+            )
+    _layout(fig, "Loss", "step", "loss")
+    if log_y:
+        fig.update_yaxes(type="log")
+    return fig
+
+
+def accuracy_vs_trainable(rows: Sequence[Mapping[str, Any]]) -> go.Figure:
+    """Each run as a point: share of trainable parameters (log x) against accuracy."""
+    points = [r for r in rows if _num(r.get("accuracy")) and _num(r.get("trainable_percent"))]
+    fig = go.Figure()
+    for index, row in enumerate(points):
+        fig.add_trace(
+            go.Scatter(
+                x=[max(float(row["trainable_percent"]), 1e-6)],
+                y=[row["accuracy"]],
+                mode="markers+text",
+                text=[str(row.get("technique") or row["run"])],
+                textposition="top center",
+                marker={"size": 14, "color": PALETTE[index % len(PALETTE)]},
+                name=str(row["run"]),
+            )
+        )
+    _layout(fig, "Accuracy against trainable parameters", "trainable parameters (%)", "accuracy")
+    fig.update_xaxes(type="log")
+    return fig
+
+
+def bar(rows: Sequence[Mapping[str, Any]], column: str, title: str, unit: str) -> go.Figure:
+    """One bar per run for one numeric result column."""
+    usable = [r for r in rows if _num(r.get(column))]
+    fig = go.Figure(
+        go.Bar(
+            x=[str(r["run"]) for r in usable],
+            y=[r[column] for r in usable],
+            text=[f"{r[column]:.3g}" for r in usable],
+            marker={"color": [PALETTE[i % len(PALETTE)] for i in range(len(usable))]},
+            hovertext=[str(r.get("technique", "")) for r in usable],
+        )
+    )
+    return _layout(fig, title, "run", unit)
+
+
+def capability_network(graph_json: Mapping[str, Any]) -> go.Figure:
+    """The capability graph as columns of nodes (dataset, model, technique, trainer) with
+    an edge for every pair that fits; hovering a node lists what does not fit and why."""
+    nodes = list(graph_json.get("nodes", []))
+    columns = ("dataset", "model", "technique", "trainer")
+    position: dict[str, tuple[float, float]] = {}
+    for x, kind in enumerate(columns):
+        of_kind = [n for n in nodes if n["kind"] == kind]
+        for y, node in enumerate(of_kind):
+            offset = (len(of_kind) - 1) / 2
+            position[f"{kind}/{node['id']}"] = (float(x), offset - y)
+    misfits: dict[str, list[str]] = {}
+    edge_x: list[float | None] = []
+    edge_y: list[float | None] = []
+    for edge in graph_json.get("edges", []):
+        a, b = edge["source"], edge["target"]
+        if a not in position or b not in position:
+            continue
+        if edge["ok"]:
+            edge_x += [position[a][0], position[b][0], None]
+            edge_y += [position[a][1], position[b][1], None]
+        else:
+            for here, there in ((a, b), (b, a)):
+                misfits.setdefault(here, []).append(f"not {there}: {'; '.join(edge['reasons'])}")
+    fig = go.Figure()
+    fig.add_trace(
+        go.Scatter(x=edge_x, y=edge_y, mode="lines", line={"color": "#BBBBBB", "width": 1},
+                   hoverinfo="skip", showlegend=False)
+    )
+    for kind in columns:
+        keys = [k for k in position if k.startswith(f"{kind}/")]
+        missing = {f"{n['kind']}/{n['id']}": n.get("missing") or [] for n in nodes}
+        fig.add_trace(
+            go.Scatter(
+                x=[position[k][0] for k in keys],
+                y=[position[k][1] for k in keys],
+                mode="markers+text",
+                text=[k.split("/", 1)[1] for k in keys],
+                textposition="middle right",
+                marker={
+                    "size": 16,
+                    "color": KIND_COLOURS[kind],
+                    "line": {"width": [3 if missing[k] else 0 for k in keys], "color": "#E45756"},
+                },
+                hovertext=["<br>".join([k, *missing[k], *misfits.get(k, [])[:12]]) for k in keys],
+                hoverinfo="text",
+                name=kind,
+            )
+        )
+    fig.update_layout(
+        height=max(320, 60 * max((len([n for n in nodes if n["kind"] == k]) for k in columns), default=1)),
+        margin={"l": 20, "r": 20, "t": 30, "b": 20},
+        xaxis={"visible": False, "range": [-0.3, len(columns) - 0.2]},
+        yaxis={"visible": False},
+        legend={"orientation": "h"},
+    )
+    return fig
+
+
+def _num(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)

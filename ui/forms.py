@@ -1,0 +1,353 @@
+"""Widgets from a manifest's ParamSpecs: the only place the UI turns a spec into a widget.
+
+Nothing here knows any plugin. A param's type, bounds and options decide its
+widget; `advanced` params go into an expander; `depends_on` hides a param
+until its condition holds. Values live in st.session_state under two keys:
+the widget's own key (lost when the widget is not drawn, e.g. on another page)
+and a plain "held values" mapping that survives page switches and plugin swaps.
+Validation goes through kernel.params, the same code the CLI uses.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from kernel.errors import PeftlabError
+from kernel.manifest import Manifest, ParamSpec
+from kernel.params import AUTO, check_value, complete_params, resolve_options
+
+HELD_KEY = "peftlab.held_values"
+SLIDER_MAX_STEPS = 1024  # an int range wider than this gets a number field
+RADIO_MAX_OPTIONS = 4
+
+
+@dataclass
+class FormResult:
+    """What a rendered form holds: raw values, per-field errors, and the checked params."""
+
+    values: dict[str, Any]
+    errors: dict[str, str] = field(default_factory=dict)
+    params: dict[str, Any] | None = None
+    error: str | None = None  # from complete_params, when no single field is to blame
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.params is not None and not self.errors
+
+
+# held values ---------------------------------------------------------------------------------
+
+
+def widget_key(kind: str, bundle_id: str, name: str) -> str:
+    return f"param:{kind}:{bundle_id}:{name}"
+
+
+def held_values(kind: str, bundle_id: str) -> dict[str, Any]:
+    """The mutable mapping of values last shown for one bundle's params."""
+    store = st.session_state.setdefault(HELD_KEY, {})
+    return store.setdefault(f"{kind}/{bundle_id}", {})
+
+
+def set_values(kind: str, bundle_id: str, values: dict[str, Any], *, replace: bool = False) -> None:
+    """Preset params (a loaded recipe, an uploaded file). Call before the widgets are drawn,
+    e.g. from a button's on_click callback; the next render shows these values."""
+    held = held_values(kind, bundle_id)
+    if replace:
+        for name in list(held):
+            st.session_state.pop(widget_key(kind, bundle_id, name), None)
+        held.clear()
+    for name, value in values.items():
+        held[name] = _to_widget_value(value)
+        st.session_state.pop(widget_key(kind, bundle_id, name), None)
+
+
+def _to_widget_value(value: Any) -> Any:
+    if value == AUTO:
+        return [AUTO]
+    return value
+
+
+# specs -> widget facts -----------------------------------------------------------------------
+
+
+def number_bounds(spec: ParamSpec) -> tuple[int | float | None, int | float | None]:
+    """min and max cast to the param's type (Streamlit refuses mixed int/float)."""
+    if spec.type == "int":
+        low = math.ceil(spec.min) if spec.min is not None else None
+        high = math.floor(spec.max) if spec.max is not None else None
+        return low, high
+    low = float(spec.min) if spec.min is not None else None
+    high = float(spec.max) if spec.max is not None else None
+    return low, high
+
+
+def float_step(spec: ParamSpec) -> float:
+    """A power-of-ten step: a hundredth of the range, or the default's own magnitude."""
+    low, high = number_bounds(spec)
+    if low is not None and high is not None and high > low:
+        return 10.0 ** math.floor(math.log10((high - low) / 100))
+    default = spec.default if isinstance(spec.default, int | float) else 0
+    if default:
+        return 10.0 ** math.floor(math.log10(abs(default)))
+    return 0.01
+
+
+def uses_slider(spec: ParamSpec) -> bool:
+    """A slider for a bounded number, unless a slider cannot hold the values people type.
+
+    An int range wider than SLIDER_MAX_STEPS, a float default that sits on a bound (0 as
+    "auto" or "off" needs finer values than a slider offers) or off the slider's grid
+    get a number field instead. Decided from the spec alone, so the widget does not
+    change kind while someone drags it.
+    """
+    low, high = number_bounds(spec)
+    if spec.type not in ("int", "float") or low is None or high is None or high <= low:
+        return False
+    if spec.type == "int":
+        return high - low <= SLIDER_MAX_STEPS
+    default = spec.default
+    if not isinstance(default, int | float) or isinstance(default, bool):
+        return False
+    if default in (low, high):
+        return False
+    steps = (default - low) / float_step(spec)
+    return abs(steps - round(steps)) < 1e-6
+
+
+def clamp_number(spec: ParamSpec, value: Any) -> int | float:
+    """A value of the param's type within its (possibly just changed) bounds."""
+    cast = int if spec.type == "int" else float
+    try:
+        number = cast(value) if not isinstance(value, bool) else cast(spec.default or 0)
+    except (TypeError, ValueError):
+        number = cast(spec.default if isinstance(spec.default, int | float) else 0)
+    if isinstance(number, float) and math.isnan(number):
+        number = cast(spec.default or 0)
+    low, high = number_bounds(spec)
+    if low is not None and number < low:
+        number = low
+    if high is not None and number > high:
+        number = high
+    return number
+
+
+def widget_options(spec: ParamSpec, model: Manifest | None, held: Any = None) -> list[Any]:
+    """Options of a choice or multiselect; a multiselect also offers `auto` and keeps
+    entries someone typed in."""
+    options = list(resolve_options(spec, model) or [])
+    if spec.type != "multiselect":
+        return options
+    if spec.default == AUTO or spec.options_from:
+        options = [AUTO] + [o for o in options if o != AUTO]
+    for entry in held if isinstance(held, list) else []:
+        if entry not in options:
+            options.append(entry)
+    return options
+
+
+def is_active(spec: ParamSpec, values: dict[str, Any]) -> bool:
+    """depends_on as a plain equality test on the other params' current values (no eval)."""
+    if not spec.depends_on:
+        return True
+    return all(_form_value(values.get(k)) == v for k, v in spec.depends_on.items())
+
+
+def _form_value(value: Any) -> Any:
+    """A widget's value as a param value (a multiselect of just `auto` means auto)."""
+    if isinstance(value, list):
+        entries = [v for v in value if v != AUTO]
+        if not entries and AUTO in value:
+            return AUTO
+        return entries
+    return value
+
+
+def normalise(spec: ParamSpec, value: Any, options: list[Any]) -> Any:
+    """Make a held value something the widget can show (hot reloads change specs)."""
+    if spec.type in ("int", "float"):
+        return clamp_number(spec, value)
+    if spec.type == "bool":
+        return bool(value) if isinstance(value, bool) else bool(spec.default)
+    if spec.type == "choice":
+        if value in options:
+            return value
+        return spec.default if spec.default in options else options[0]
+    if spec.type == "multiselect":
+        value = _to_widget_value(value)
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if not isinstance(value, list):
+            value = _to_widget_value(spec.default) if spec.default is not None else []
+        if not isinstance(value, list):
+            value = [value]
+        return [v for v in value if v in options]
+    return "" if value is None else str(value)
+
+
+# rendering -----------------------------------------------------------------------------------
+
+
+def render_params(
+    manifest: Manifest,
+    *,
+    model: Manifest | None = None,
+    exclude: Iterable[str] = (),
+    extra: dict[str, Any] | None = None,
+    path_check: Callable[[str], str | None] | None = None,
+) -> FormResult:
+    """Draw one bundle's params and check them; returns values, errors and checked params.
+
+    `exclude` names params the caller draws itself; `extra` supplies their values.
+    """
+    kind, bundle_id = manifest.kind, manifest.id
+    held = held_values(kind, bundle_id)
+    excluded = set(exclude)
+    specs = {n: s for n, s in manifest.params.items() if n not in excluded}
+    options: dict[str, list[Any]] = {}
+    notes: list[str] = []
+
+    # What each widget will show, before any is drawn: depends_on needs the others' values.
+    current: dict[str, Any] = {}
+    for name, spec in specs.items():
+        key = widget_key(kind, bundle_id, name)
+        raw = st.session_state.get(key, held.get(name, _to_widget_value(spec.default)))
+        options[name] = widget_options(spec, model, raw)
+        value = normalise(spec, raw, options[name])
+        if spec.type in ("int", "float") and raw is not None and _differs(raw, value):
+            notes.append(f"{_label(name, spec)}: {raw} is outside the allowed range now; set to {value}")
+        if key not in st.session_state or _differs(st.session_state[key], value):
+            st.session_state[key] = value
+        current[name] = value
+    current.update(extra or {})
+
+    errors: dict[str, str] = {}
+    basic = [n for n, s in specs.items() if not s.advanced]
+    advanced = [n for n, s in specs.items() if s.advanced]
+    for name in basic:
+        _draw(manifest, name, specs[name], options[name], current, model, errors, path_check)
+    if advanced:
+        with st.expander(f"Advanced ({len(advanced)})"):
+            for name in advanced:
+                _draw(manifest, name, specs[name], options[name], current, model, errors, path_check)
+
+    for name in specs:
+        held[name] = current[name]
+    values = {name: _form_value(v) for name, v in current.items()}
+    result = FormResult(values, errors, notes=notes)
+    if not errors:
+        try:
+            result.params = complete_params(manifest, values, model=model)
+        except PeftlabError as exc:
+            result.error = exc.message if exc.field else str(exc)
+            if exc.field and exc.field in values:
+                result.errors[exc.field] = exc.message
+    for note in notes:
+        st.caption(note)
+    if result.error and not result.errors:
+        st.error(result.error)
+    return result
+
+
+def _differs(a: Any, b: Any) -> bool:
+    return type(a) is not type(b) or a != b
+
+
+def _label(name: str, spec: ParamSpec) -> str:
+    return spec.label or name
+
+
+def _draw(
+    manifest: Manifest,
+    name: str,
+    spec: ParamSpec,
+    options: list[Any],
+    current: dict[str, Any],
+    model: Manifest | None,
+    errors: dict[str, str],
+    path_check: Callable[[str], str | None] | None,
+) -> None:
+    if not is_active(spec, current):
+        return
+    key = widget_key(manifest.kind, manifest.id, name)
+    label = _label(name, spec)
+    help_text = spec.help or None
+    if spec.type == "bool":
+        value = st.toggle(label, key=key, help=help_text)
+    elif spec.type in ("int", "float"):
+        value = _number(spec, label, key, help_text)
+    elif spec.type == "choice":
+        widget = st.radio if len(options) <= RADIO_MAX_OPTIONS else st.selectbox
+        extra = {"horizontal": True} if widget is st.radio else {}
+        value = widget(label, options, key=key, help=help_text, format_func=str, **extra)
+    elif spec.type == "multiselect":
+        value = st.multiselect(
+            label, options, key=key, help=help_text, accept_new_options=True, format_func=str
+        )
+    else:
+        value = st.text_input(label, key=key, help=help_text)
+    current[name] = value
+
+    message = _field_problem(name, spec, value, model, path_check)
+    if message:
+        errors[name] = message
+        st.error(f"{label}: {message}")
+
+
+def _number(spec: ParamSpec, label: str, key: str, help_text: str | None) -> int | float:
+    low, high = number_bounds(spec)
+    if uses_slider(spec):
+        step: int | float = 1 if spec.type == "int" else float_step(spec)
+        return st.slider(label, min_value=low, max_value=high, step=step, key=key, help=help_text)
+    if spec.type == "int":
+        return st.number_input(label, min_value=low, max_value=high, step=1, key=key, help=help_text)
+    return st.number_input(
+        label,
+        min_value=low,
+        max_value=high,
+        step=float_step(spec),
+        format="%g",
+        key=key,
+        help=help_text,
+    )
+
+
+def _field_problem(
+    name: str,
+    spec: ParamSpec,
+    value: Any,
+    model: Manifest | None,
+    path_check: Callable[[str], str | None] | None,
+) -> str | None:
+    try:
+        check_value(name, spec, _form_value(value), model=model)
+    except PeftlabError as exc:
+        return exc.message
+    if spec.type == "path" and value:
+        return (path_check or check_path)(str(value))
+    return None
+
+
+def check_path(text: str) -> str | None:
+    """A path param must name something that exists (runs start in their own folder,
+    so a relative path is taken from where the app was started and must exist there)."""
+    path = Path(text).expanduser()
+    if not path.exists():
+        return f"{text} does not exist"
+    return None
+
+
+def absolute_paths(manifest: Manifest, params: dict[str, Any]) -> dict[str, Any]:
+    """Path params made absolute: a run's process works inside its run folder."""
+    fixed = dict(params)
+    for name, spec in manifest.params.items():
+        value = fixed.get(name)
+        if spec.type == "path" and isinstance(value, str) and value:
+            fixed[name] = str(Path(value).expanduser().resolve())
+    return fixed

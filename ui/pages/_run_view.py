@@ -1,0 +1,125 @@
+"""The live view of one run: progress, ETA, loss curves, results, cancel and resume.
+
+It only reads the run folder (status.json, progress.json, metrics.jsonl,
+results.json), so it shows runs started by this app, by the CLI, or before a
+restart alike. A fragment reruns it every second without rerunning the page.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from kernel.errors import PeftlabError
+from kernel.jobs import start_run
+from kernel.runs import RunFolder
+from ui import charts
+from ui.pages import _shared
+
+LIVE_STATES = ("pending", "running")
+
+
+def show_run(path: str, *, key: str = "run") -> None:
+    """Draw a run; polls once a second while it may still change."""
+    _live_run(path, key)
+
+
+@st.fragment(run_every=1.0)
+def _live_run(path: str, key: str) -> None:
+    _shared.reap_processes()
+    run = RunFolder(Path(path))
+    if not run.path.is_dir():
+        st.warning(f"run folder {path} is gone")
+        return
+    status = run.status()
+    state = status.get("state", "pending")
+    progress = run.progress()
+    rows = run.metrics()
+
+    head, actions = st.columns([4, 1])
+    head.markdown(f"**{run.id}** — {_state_badge(state)}")
+    with actions:
+        if state in LIVE_STATES:
+            if st.button("Cancel", key=f"{key}-cancel", help="Stop the process; checkpoints stay for resume"):
+                st.toast(f"{run.id}: {_shared.cancel_run(run)}")
+                st.rerun(scope="fragment")
+        elif state in ("interrupted", "failed"):
+            if st.button("Resume", key=f"{key}-resume", help="Continue from the last checkpoint"):
+                try:
+                    _shared.remember_process(run, start_run(run, resume=True))
+                except PeftlabError as exc:
+                    st.error(str(exc))
+                st.rerun(scope="fragment")
+
+    total = progress.get("total_steps") or 0
+    step = progress.get("step") or 0
+    fraction = min(max(step / total, 0.0), 1.0) if total else (1.0 if state == "completed" else 0.0)
+    parts = [progress.get("phase", state)]
+    if total:
+        parts.append(f"step {step}/{total}")
+    if progress.get("epoch") is not None:
+        parts.append(f"epoch {float(progress['epoch']):.2f}")
+    if state in LIVE_STATES and progress.get("eta_s") is not None:
+        parts.append(f"ETA {_shared.format_seconds(progress['eta_s'])}")
+    if progress.get("elapsed_s") is not None:
+        parts.append(f"elapsed {_shared.format_seconds(progress['elapsed_s'])}")
+    st.progress(fraction, text=" · ".join(str(p) for p in parts))
+
+    if rows:
+        log_y = st.toggle("log-scale loss", key=f"{key}-log")
+        st.plotly_chart(
+            charts.loss_curves({run.id: rows}, log_y=log_y), key=f"{key}-loss", width="stretch"
+        )
+    elif state in LIVE_STATES:
+        st.caption("waiting for the first logged step ...")
+
+    if state == "completed":
+        _results(run)
+    elif state == "failed":
+        st.error(status.get("error") or "the run failed")
+        if status.get("traceback"):
+            with st.expander("traceback"):
+                st.code(status["traceback"])
+    elif state == "interrupted":
+        st.warning("interrupted: the process is gone; Resume continues from the last checkpoint")
+    if run.log_file.is_file():
+        with st.expander("log"):
+            st.code(_tail(run.log_file), language="text")
+
+
+def _results(run: RunFolder) -> None:
+    results = run.results() or {}
+    shown = [
+        ("accuracy", "accuracy", "{:.3f}"),
+        ("f1_macro", "F1 (macro)", "{:.3f}"),
+        ("trainable_percent", "trainable %", "{:.3g}"),
+        ("train_runtime_s", "train time", None),
+        ("peak_memory_mb", "peak memory MB", "{:.0f}"),
+    ]
+    columns = st.columns(len(shown))
+    for column, (field, label, fmt) in zip(columns, shown, strict=True):
+        value = results.get(field)
+        if value is None:
+            text = "-"
+        elif fmt is None:
+            text = _shared.format_seconds(value)
+        else:
+            text = fmt.format(value)
+        delta = None
+        if field == "accuracy" and results.get("baseline_accuracy") is not None and value is not None:
+            delta = f"{value - results['baseline_accuracy']:+.3f} vs. untrained"
+        column.metric(label, text, delta)
+
+
+def _state_badge(state: str) -> str:
+    colour = {"completed": "green", "failed": "red", "running": "blue", "interrupted": "orange"}
+    return f":{colour.get(state, 'gray')}[{state}]"
+
+
+def _tail(path: Path, lines: int = 60) -> str:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        return f"cannot read the log: {exc}"
+    return "\n".join(text.splitlines()[-lines:])

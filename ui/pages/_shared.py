@@ -1,0 +1,213 @@
+"""What every page of the Streamlit app shares: the kernel, folders, run bookkeeping.
+
+Not a page itself (the app registers its pages explicitly with st.navigation).
+The kernel is created once per process and configuration with st.cache_resource;
+every rerun then reads `kernel.snapshot`, so a plugin edited on disk shows up on
+the next rerun without a restart.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from kernel import Kernel, KernelConfig
+from kernel.runs import RunFolder, list_runs
+
+#: set by `peftlab ui --no-entry-points`; tests use it too, to keep discovery quick
+NO_ENTRY_POINTS_ENV = "PEFTLAB_NO_ENTRY_POINTS"
+
+
+@dataclass(frozen=True)
+class AppSettings:
+    """The parts of the environment that decide which kernel this process serves."""
+
+    plugin_path: str
+    home: str
+    runs_dir: str
+    use_entry_points: bool
+
+    @classmethod
+    def from_env(cls) -> AppSettings:
+        return cls(
+            plugin_path=os.environ.get("PEFTLAB_PLUGIN_PATH", ""),
+            home=os.environ.get("PEFTLAB_HOME", ""),
+            runs_dir=os.environ.get("PEFTLAB_RUNS_DIR", ""),
+            use_entry_points=os.environ.get(NO_ENTRY_POINTS_ENV, "") not in ("1", "true", "yes"),
+        )
+
+
+class KernelHolder:
+    """A kernel plus whether a file watcher keeps its registry current."""
+
+    def __init__(self, settings: AppSettings) -> None:
+        config = KernelConfig(
+            use_entry_points=settings.use_entry_points,
+            runs_dir=Path(settings.runs_dir) if settings.runs_dir else None,
+        )
+        self.kernel = Kernel(config)
+        self.kernel.discover()
+        self.watching = _start_watching(self.kernel)
+        self._lock = threading.Lock()
+
+    def current(self) -> Kernel:
+        """The kernel, rescanned first when no watcher keeps it up to date."""
+        if not self.watching:
+            with self._lock:
+                self.kernel.discover()
+        return self.kernel
+
+
+def _start_watching(kernel: Kernel) -> bool:
+    start = getattr(kernel, "start_watching", None)
+    if not callable(start):
+        return False
+    try:
+        start()
+    except Exception as exc:  # no watcher: fall back to a rescan per rerun, and say so
+        st.session_state["watch_error"] = f"hot reload is off: {exc}"
+        return False
+    return True
+
+
+@st.cache_resource(show_spinner=False)
+def _holder(settings: AppSettings) -> KernelHolder:
+    return KernelHolder(settings)
+
+
+def kernel() -> Kernel:
+    """The process-wide kernel for the current environment (PEFTLAB_* variables)."""
+    return _holder(AppSettings.from_env()).current()
+
+
+def runs_dir() -> Path:
+    return kernel().config.resolved_runs_dir()
+
+
+def data_dir() -> Path:
+    return kernel().config.data_dir()
+
+
+def recipes_dir() -> Path:
+    return data_dir() / "recipes"
+
+
+def datasets_dir() -> Path:
+    return data_dir() / "datasets"
+
+
+# runs --------------------------------------------------------------------------------------
+
+
+@st.cache_resource(show_spinner=False)
+def _processes() -> dict[str, subprocess.Popen]:
+    """Training processes this app started, by run folder; polled so they are reaped."""
+    return {}
+
+
+def remember_process(run: RunFolder, process: subprocess.Popen) -> None:
+    _processes()[str(run.path)] = process
+
+
+def reap_processes() -> None:
+    for key, process in list(_processes().items()):
+        if process.poll() is not None:
+            _processes().pop(key, None)
+
+
+def run_pid(run: RunFolder) -> int | None:
+    process = _processes().get(str(run.path))
+    if process is not None and process.poll() is None:
+        return process.pid
+    pid = run.status().get("pid")
+    return int(pid) if pid else None
+
+
+def cancel_run(run: RunFolder) -> str:
+    """Stop a run's whole process group; its checkpoints stay, so it can be resumed."""
+    pid = run_pid(run)
+    if pid is None:
+        return "the run has no process to stop"
+    try:
+        os.killpg(os.getpgid(pid), signal.SIGTERM)
+    except ProcessLookupError:
+        return "the run's process had already ended"
+    except PermissionError as exc:
+        return f"cannot stop process {pid}: {exc}"
+    process = _processes().get(str(run.path))
+    if process is not None:
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+    if run.status().get("state") in ("running", "pending"):
+        run.set_status("interrupted", cancelled=time.time())
+    return "stopped"
+
+
+def run_rows(folder: Path) -> list[dict[str, Any]]:
+    """One summary row per run folder, newest first."""
+    rows = []
+    for run in reversed(list_runs(folder)):
+        status = run.status()
+        try:
+            recipe = run.recipe()
+        except Exception:  # a half-written folder: list it, do not fail the page
+            recipe = {}
+        results = run.results() or {}
+        rows.append(
+            {
+                "run": run.id,
+                "state": status.get("state", "?"),
+                "dataset": _plugin_id(recipe, "dataset"),
+                "model": _plugin_id(recipe, "model"),
+                "technique": _plugin_id(recipe, "technique"),
+                "accuracy": results.get("accuracy"),
+                "f1_macro": results.get("f1_macro"),
+                "trainable_percent": results.get("trainable_percent"),
+                "train_runtime_s": results.get("train_runtime_s"),
+                "peak_memory_mb": results.get("peak_memory_mb"),
+                "path": str(run.path),
+            }
+        )
+    return rows
+
+
+def _plugin_id(recipe: dict[str, Any], kind: str) -> str:
+    entry = recipe.get(kind)
+    return str(entry.get("id", "")) if isinstance(entry, dict) else ""
+
+
+def format_seconds(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    seconds = int(max(seconds, 0))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    if minutes:
+        return f"{minutes}m {secs:02d}s"
+    return f"{secs}s"
+
+
+CHOICES_KEY = "peftlab.chosen_ids"
+
+
+def chosen_ids() -> dict[str, str]:
+    """The plugin chosen per kind on the Train page; kept across page switches."""
+    return st.session_state.setdefault(CHOICES_KEY, {})
+
+
+def choose(kind: str, bundle_id: str) -> None:
+    """Preset the Train page's choice of one kind (call before its widgets are drawn)."""
+    chosen_ids()[kind] = bundle_id
+    st.session_state.pop(f"choice:{kind}", None)
