@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from typing import TYPE_CHECKING
 
 from kernel.capabilities import CapabilityGraph
 from kernel.config import PRIORITY_PACKAGE, KernelConfig
@@ -10,6 +11,9 @@ from kernel.discovery import BundleLocation, clear_entry_point_caches, scan_entr
 from kernel.errors import PluginLoadError
 from kernel.events import EventBus
 from kernel.registry import Bundle, BundleProblem, Change, Registry, Snapshot
+
+if TYPE_CHECKING:
+    from kernel.hotreload import HotReloader
 
 
 class Kernel:
@@ -22,6 +26,7 @@ class Kernel:
         self._graph: CapabilityGraph | None = None
         self._graph_generation = -1
         self._graph_lock = threading.Lock()
+        self._reloader: HotReloader | None = None
 
     @property
     def snapshot(self) -> Snapshot:
@@ -56,6 +61,20 @@ class Kernel:
     def apply_change(self, change: Change) -> None:
         if change.action != "unchanged":
             self.events.publish(change)
+
+    def start_watching(self, debounce: float | None = None) -> HotReloader:
+        """Hot reload: watch the plugin folders and apply every change (see kernel.hotreload)."""
+        from kernel.hotreload import DEBOUNCE_SECONDS, HotReloader
+
+        if self._reloader is None:
+            self._reloader = HotReloader(self, DEBOUNCE_SECONDS if debounce is None else debounce)
+            self._reloader.start()
+        return self._reloader
+
+    def stop_watching(self) -> None:
+        reloader, self._reloader = self._reloader, None
+        if reloader is not None:
+            reloader.stop()
 
 
 def _pseudo_path(error: PluginLoadError):  # noqa: ANN202 - a Path key for a non-folder problem

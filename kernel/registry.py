@@ -56,6 +56,15 @@ class Bundle:
         """The entry attribute, imported on first use under this version's module name."""
         with self._lock:
             if self._entry is None:
+                # The folder may have changed since it was read (a reload that failed keeps
+                # this version registered); importing now would run other code under this
+                # version's name and manifest.
+                if content_hash(self.path) != self.content_hash:
+                    raise PluginLoadError(
+                        "the bundle folder changed since this version was read and it was "
+                        "never imported; reload or rescan to use the current files",
+                        path=self.path / MANIFEST_FILE,
+                    )
                 self._entry = import_entry(self.manifest, self.path, self.content_hash)
             return self._entry
 
@@ -113,11 +122,12 @@ class Change:
     key: Key | None
     error: PeftlabError | None = None
     generation: int = 0
+    kept_previous: bool = False  # a failed reload left an earlier version of this folder active
 
     def describe(self) -> str:
         name = f"{self.key[0]} '{self.key[1]}'" if self.key else str(self.path)
         if self.action == "failed":
-            kept = " (last good version kept)" if self.key else ""
+            kept = " (last good version kept)" if self.kept_previous else ""
             return f"failed   {name}{kept}: {self.error}"
         return f"{self.action:<8} {name} ({self.path})"
 
@@ -195,7 +205,14 @@ class Registry:
             try:
                 bundle = read_bundle(location)
                 if old is not None and old.content_hash == bundle.content_hash:
-                    return Change("unchanged", path, old.key, generation=self._snapshot.generation)
+                    if path not in self._snapshot.problems:
+                        return Change(
+                            "unchanged", path, old.key, generation=self._snapshot.generation
+                        )
+                    # Reverted to the active version after a failed edit: clear the failure.
+                    problems = {p: v for p, v in self._snapshot.problems.items() if p != path}
+                    snap = self._publish(problems)
+                    return Change("reloaded", path, old.key, generation=snap.generation)
                 check_entry_exists(bundle)
                 bundle.load()  # import the new code before it replaces working code
             except PeftlabError as exc:
@@ -203,7 +220,7 @@ class Registry:
                 problems = dict(self._snapshot.problems)
                 problems[path] = BundleProblem(location, exc, key)
                 snap = self._publish(problems)
-                return Change("failed", path, key, exc, snap.generation)
+                return Change("failed", path, key, exc, snap.generation, old is not None)
             self._all[path] = bundle
             problems = {p: v for p, v in self._snapshot.problems.items() if p != path}
             snap = self._publish(problems)
@@ -214,12 +231,14 @@ class Registry:
     def remove_folder(self, path: Path) -> Change:
         with self._lock:
             old = self._all.pop(path, None)
-            had_problem = path in self._snapshot.problems
+            problem = self._snapshot.problems.get(path)
             problems = {p: v for p, v in self._snapshot.problems.items() if p != path}
-            if old is None and not had_problem:
+            if old is None and problem is None:
                 return Change("unchanged", path, None, generation=self._snapshot.generation)
             snap = self._publish(problems)
-            key = old.key if old else None
+            if old is not None:
+                self._retire(old)
+            key = old.key if old else problem.key if problem else None
             return Change("removed", path, key, generation=snap.generation)
 
     def _retire(self, old: Bundle) -> None:
