@@ -125,13 +125,19 @@ class ModelFacts(_Strict):
 class DatasetFacts(_Strict):
     """Facts a dataset bundle declares."""
 
-    task: Task
+    task: Task = Field(description="What the data is for; decides the columns load() returns.")
     label_names: list[str] = Field(
         default_factory=list, description="Class names; empty = inferred from the data."
     )
-    splits: list[str] = Field(default_factory=lambda: ["train", "validation"])
-    text_fields: list[str] = Field(default_factory=lambda: ["text"])
-    label_field: str = Field(default="label")
+    splits: list[str] = Field(
+        default_factory=lambda: ["train", "validation"], description="Splits the data comes in."
+    )
+    text_fields: list[str] = Field(
+        default_factory=lambda: ["text"], description="Columns of the raw data holding the input."
+    )
+    label_field: str = Field(
+        default="label", description="Column of the raw data holding the label."
+    )
     source: str = Field(default="", description="Where the data comes from, in words.")
 
 
@@ -139,7 +145,7 @@ class Manifest(_Strict):
     """A bundle's plugin.yaml."""
 
     id: str = Field(description="Unique within its kind; lowercase letters, digits, - and _.")
-    kind: Kind
+    kind: Kind = Field(description="What the bundle is: technique, model, dataset or trainer.")
     name: str = Field(min_length=1, description="Human-readable name.")
     version: str = Field(description="The bundle's own version, e.g. 1.0.0.")
     api: int = Field(description=f"SDK API version the bundle targets (current: {API_VERSION}).")
