@@ -116,6 +116,58 @@ def validate_plugin(state: CliState, path: Path, no_import: bool, strict: bool) 
         raise SystemExit(1)
 
 
+@plugins_group.command("watch")
+@click.option(
+    "--debounce",
+    type=click.FloatRange(min=0.0),
+    default=0.3,
+    show_default=True,
+    help="Seconds without further changes before a bundle reloads.",
+)
+@pass_state
+def watch_plugins(state: CliState, debounce: float) -> None:
+    """Reload bundles as their files change; print one line per change until Ctrl-C."""
+    import signal
+    import sys
+    import time
+
+    from kernel.registry import Change
+
+    def show(change: Change) -> None:
+        color = {"failed": "red", "removed": "yellow"}.get(change.action, "green")
+        click.secho(change.describe(), fg=color)
+        sys.stdout.flush()
+
+    def interrupt(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    kernel = state.kernel()
+    unsubscribe = kernel.events.subscribe(show)
+    reloader = kernel.start_watching(debounce)
+    snap = kernel.snapshot
+    folders = ", ".join(str(root) for root in reloader.roots) or "(no plugin folder exists yet)"
+    click.echo(f"watching {len(snap.bundles)} bundle(s) in {folders}; Ctrl-C to stop")
+    for path, problem in snap.problems.items():
+        name = f"{problem.key[0]} '{problem.key[1]}'" if problem.key else str(path)
+        click.secho(f"broken   {name}: {problem.error}", fg="red")
+    sys.stdout.flush()
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)  # stop cleanly when killed, too
+    except ValueError:  # not the main thread
+        previous = None
+    try:
+        while True:
+            time.sleep(1.0)
+            reloader.refresh()  # a plugin folder created or deleted after the start
+    except KeyboardInterrupt:
+        click.echo("stopped watching")
+    finally:
+        kernel.stop_watching()
+        unsubscribe()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
 @click.command("graph")
 @click.option("--format", "fmt", type=click.Choice(["text", "dot", "json"]), default="text")
 @pass_state
