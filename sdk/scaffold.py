@@ -34,7 +34,7 @@ USAGE = {
     "technique": "    $ peftlab --plugins-dir . train --technique {id}\n",
     "model": "    $ peftlab --plugins-dir . train --model {id} --set model.name_or_path=PATH_OR_HUB_ID\n",
     "dataset": "    $ peftlab --plugins-dir . train --dataset {id}\n",
-    "trainer": "\nand name it in a recipe (`trainer: {{id: {id}, params: {{max_steps: 50}}}}`).\n",
+    "trainer": "    $ peftlab --plugins-dir . train --trainer {id} --set trainer.max_steps=50\n",
 }
 
 

