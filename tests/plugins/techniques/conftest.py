@@ -8,6 +8,7 @@ applied to.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,26 +41,32 @@ def tokenizer() -> Any:
     return AutoTokenizer.from_pretrained(str(tokenizer_dir()))
 
 
-def tiny_config(arch: str, vocab_size: int) -> Any:
+def tiny_config(arch: str, vocab_size: int, wide: bool = False) -> Any:
+    """2 layers, hidden 32, intermediate 37; `wide`: hidden 64, intermediate 128.
+
+    bitsandbytes' CPU 4-bit kernels need in_features to be a multiple of its
+    block size (64), so QLoRA tests use the wide variant.
+    """
+    hidden, intermediate = (64, 128) if wide else (32, 37)
     from transformers import BertConfig, DistilBertConfig, RobertaConfig
 
     if arch == "bert":
         return BertConfig(
             vocab_size=vocab_size,
-            hidden_size=32,
+            hidden_size=hidden,
             num_hidden_layers=2,
             num_attention_heads=2,
-            intermediate_size=37,
+            intermediate_size=intermediate,
             max_position_embeddings=64,
             num_labels=2,
         )
     if arch == "distilbert":
         return DistilBertConfig(
             vocab_size=vocab_size,
-            dim=32,
+            dim=hidden,
             n_layers=2,
             n_heads=2,
-            hidden_dim=37,
+            hidden_dim=intermediate,
             max_position_embeddings=64,
             num_labels=2,
         )
@@ -67,10 +74,10 @@ def tiny_config(arch: str, vocab_size: int) -> Any:
         # the BERT vocabulary pads with id 0; RoBERTa derives positions from the pad id
         return RobertaConfig(
             vocab_size=vocab_size,
-            hidden_size=32,
+            hidden_size=hidden,
             num_hidden_layers=2,
             num_attention_heads=2,
-            intermediate_size=37,
+            intermediate_size=intermediate,
             max_position_embeddings=66,
             pad_token_id=0,
             type_vocab_size=1,
@@ -79,12 +86,12 @@ def tiny_config(arch: str, vocab_size: int) -> Any:
     raise ValueError(arch)
 
 
-def build_tiny(arch: str, vocab_size: int) -> Any:
+def build_tiny(arch: str, vocab_size: int, wide: bool = False) -> Any:
     """The same tiny sequence classifier every time (seeded), in eval mode."""
     from transformers import AutoModelForSequenceClassification
 
     torch.manual_seed(SEED)
-    model = AutoModelForSequenceClassification.from_config(tiny_config(arch, vocab_size))
+    model = AutoModelForSequenceClassification.from_config(tiny_config(arch, vocab_size, wide))
     return model.eval()
 
 
@@ -114,8 +121,12 @@ class Setup:
     vocab_size: int
     batch: dict[str, torch.Tensor]
     labels: torch.Tensor
+    #: builds the base model; None = the seeded tiny model in memory
+    build: Callable[[], Any] | None = None
 
     def fresh_base(self) -> Any:
+        if self.build is not None:
+            return self.build()
         return build_tiny(self.arch, self.vocab_size)
 
     def logits(self, model: Any) -> torch.Tensor:
@@ -239,3 +250,13 @@ def contract():
 @pytest.fixture
 def techniques_root() -> Path:
     return TECHNIQUES
+
+
+@pytest.fixture
+def tiny_model(tokenizer: Any) -> Callable[..., Any]:
+    """`tiny_model(arch, wide=False)`: the seeded tiny classifier (see build_tiny)."""
+
+    def build(arch: str, wide: bool = False) -> Any:
+        return build_tiny(arch, len(tokenizer), wide)
+
+    return build

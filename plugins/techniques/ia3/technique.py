@@ -1,0 +1,78 @@
+"""(IA)^3: learned rescaling vectors, through peft's IA3Config.
+
+peft matches a name like `output.dense` against every module whose name ends
+with it, which on BERT also hits `attention.output.dense`. The automatic
+targets are therefore regular expressions anchored on the layer index, which
+peft matches against the full module name.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sdk import AUTO, TechniqueContext
+from sdk.peft_utils import PeftTechnique, peft_task_type
+
+# architecture -> (target regex, feed-forward regex)
+AUTO_TARGETS = {
+    "bert": (
+        r".*\.layer\.\d+\.(attention\.self\.key|attention\.self\.value|output\.dense)",
+        r".*\.layer\.\d+\.output\.dense",
+    ),
+    "roberta": (
+        r".*\.layer\.\d+\.(attention\.self\.key|attention\.self\.value|output\.dense)",
+        r".*\.layer\.\d+\.output\.dense",
+    ),
+    "distilbert": (
+        r".*\.layer\.\d+\.(attention\.k_lin|attention\.v_lin|ffn\.lin2)",
+        r".*\.layer\.\d+\.ffn\.lin2",
+    ),
+}
+
+
+def _names(value: Any) -> list[str] | None:
+    if value in (None, AUTO, [AUTO]):
+        return None
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    return list(value)
+
+
+class IA3(PeftTechnique):
+    # only scaling vectors train: rates well above LoRA's suit it
+    default_learning_rate = 5e-3
+
+    def targets(self, ctx: TechniqueContext) -> tuple[Any, Any]:
+        """(target_modules, feedforward_modules) as peft takes them."""
+        targets = _names(ctx.params["target_modules"])
+        feedforward = _names(ctx.params["feedforward_modules"])
+        auto = AUTO_TARGETS.get(ctx.facts.architecture)
+        if targets is None:
+            if auto is None:
+                raise ValueError(
+                    f"IA3 has no automatic targets for architecture {ctx.facts.architecture}; "
+                    "set target_modules and feedforward_modules"
+                )
+            if feedforward is not None:
+                raise ValueError("feedforward_modules needs explicit target_modules too")
+            return auto
+        if feedforward is None:
+            # explicit targets: the model's feed-forward layers among them
+            feedforward = [t for t in targets if t in ctx.facts.feedforward_modules]
+        missing = [f for f in feedforward if f not in targets]
+        if missing:
+            raise ValueError(
+                f"feedforward_modules {missing} are not in target_modules {targets}: "
+                "IA3 only rescales layers it targets"
+            )
+        return targets, feedforward
+
+    def peft_config(self, model: Any, ctx: TechniqueContext) -> Any:
+        from peft import IA3Config
+
+        targets, feedforward = self.targets(ctx)
+        return IA3Config(
+            task_type=peft_task_type(ctx),
+            target_modules=targets,
+            feedforward_modules=feedforward,
+        )
