@@ -1,0 +1,141 @@
+"""`peftlab runs` (what was trained, how it went) and `peftlab predict` (use a trained model)."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import click
+
+from kernel.config import KernelConfig
+from kernel.errors import PeftlabError
+from kernel.runs import RunFolder, list_runs
+from ui.context import CliState, fail, pass_state
+
+STATE_STYLES = {
+    "completed": "green",
+    "failed": "red",
+    "running": "cyan",
+    "interrupted": "yellow",
+    "pending": "dim",
+}
+
+
+def _runs_dir(state: CliState):  # noqa: ANN202 - a Path
+    # listing runs needs no plugin scan
+    return KernelConfig(runs_dir=state.runs_dir).resolved_runs_dir()
+
+
+def run_row(run: RunFolder) -> dict[str, Any]:
+    """One line of `peftlab runs`, as data (the table and --json share it)."""
+    status = run.status()
+    try:
+        recipe = run.recipe()
+    except PeftlabError:
+        recipe = {}
+    results = run.results() or {}
+    ids = {
+        kind: (recipe.get(kind) or {}).get("id", "?") for kind in ("dataset", "model", "technique")
+    }
+    seconds = results.get("train_runtime_s")
+    if seconds is None and status.get("started"):
+        seconds = (status.get("finished") or time.time()) - status["started"]
+    progress = run.progress() if status.get("state") == "running" else {}
+    return {
+        "id": run.id,
+        "state": status.get("state", "pending"),
+        **ids,
+        "accuracy": results.get("accuracy"),
+        "trainable_percent": results.get("trainable_percent"),
+        "seconds": seconds,
+        "step": progress.get("step"),
+        "total_steps": progress.get("total_steps"),
+        "error": status.get("error"),
+    }
+
+
+@click.command("runs")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_state
+def runs_command(state: CliState, as_json: bool) -> None:
+    """Every run in the runs folder: state, recipe, accuracy, trainable share, time."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from ui.commands.train import format_duration
+
+    runs_dir = _runs_dir(state)
+    rows = [run_row(run) for run in list_runs(runs_dir)]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, default=str))
+        return
+    if not rows:
+        click.echo(f"no runs in {runs_dir}; start one with `peftlab train`")
+        return
+    table = Table(title=f"{len(rows)} run(s) in {runs_dir}")
+    for column in ("id", "state", "dataset / model / technique", "accuracy", "trainable %", "time"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        style = STATE_STYLES.get(row["state"], "")
+        state_text = row["state"]
+        if row["state"] == "running" and row["total_steps"]:
+            state_text += f" {row['step'] or 0}/{row['total_steps']}"
+        table.add_row(
+            row["id"],
+            f"[{style}]{state_text}[/{style}]" if style else state_text,
+            f"{row['dataset']} / {row['model']} / {row['technique']}",
+            "-" if row["accuracy"] is None else f"{row['accuracy']:.4f}",
+            "-" if row["trainable_percent"] is None else f"{row['trainable_percent']:.3f}",
+            format_duration(row["seconds"]),
+        )
+    Console(width=max(Console().width, 120)).print(table)
+
+
+@click.command("predict")
+@click.argument("run_ref", metavar="RUN")
+@click.argument("texts", nargs=-1, required=True)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_state
+def predict_command(state: CliState, run_ref: str, texts: tuple[str, ...], as_json: bool) -> None:
+    """Classify TEXTS with the model a run trained (RUN: id, unique prefix or folder)."""
+    from ui.inference import load_classifier, run_info
+
+    try:
+        run = RunFolder.find(_runs_dir(state), run_ref)
+        run_info(run)  # refuse an unfinished run before loading anything heavy
+        classifier = load_classifier(run)
+    except PeftlabError as exc:
+        fail(exc)
+    except (OSError, ValueError, RuntimeError) as exc:  # a model or adapter that will not load
+        fail(f"cannot rebuild the model of run {run_ref}: {exc}", code=1)
+    predictions = classifier.predict(list(texts))
+    if as_json:
+        click.echo(
+            json.dumps(
+                [
+                    {"text": p.text, "label": p.label, "probabilities": p.probabilities}
+                    for p in predictions
+                ],
+                indent=2,
+            )
+        )
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"run {run.id}")
+    table.add_column("text", overflow="fold")
+    table.add_column("label", style="bold")
+    for name in classifier.label_names:
+        table.add_column(f"p({name})", justify="right")
+    for p in predictions:
+        table.add_row(
+            p.text, p.label, *(f"{p.probabilities.get(n, 0.0):.4f}" for n in classifier.label_names)
+        )
+    Console(width=max(Console().width, 100)).print(table)
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(runs_command)
+    cli.add_command(predict_command)

@@ -1,0 +1,359 @@
+"""`peftlab train`: resolve a recipe, start the training process, follow it, show the results.
+
+Everything that can be refused (unknown ids, bad params, plugins that do not fit
+together) is refused before a model is loaded. Training runs in its own process
+(kernel.jobs.start_run); this command only reads the run folder it writes.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from kernel.config import RECIPES_DIR
+from kernel.errors import PeftlabError, RunError
+from kernel.runs import RunFolder
+from ui.context import CliState, fail, pass_state
+
+DEFAULT_RECIPE = RECIPES_DIR / "default.yaml"
+POLL_S = 0.5
+LOG_TAIL_LINES = 30
+
+
+@click.command("train")
+@click.option(
+    "--recipe",
+    "recipe_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Recipe YAML (default: manifests/recipes/default.yaml). A run's recipe.yaml works too.",
+)
+@click.option("--dataset", help="Dataset plugin id (replaces the recipe's, resetting its params).")
+@click.option("--model", help="Model plugin id.")
+@click.option("--technique", help="Technique plugin id.")
+@click.option("--trainer", help="Trainer plugin id.")
+@click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    metavar="KIND.PARAM=VALUE",
+    help="Set one param, e.g. --set technique.r=16 --set trainer.epochs=1 (repeatable).",
+)
+@click.option("--name", help="Run name (the run folder is <timestamp>-<name>).")
+@click.option(
+    "--resume", "resume_ref", metavar="RUN", help="Continue a stopped run from its last checkpoint."
+)
+@click.option(
+    "--nproc",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Processes (torchrun).",
+)
+@click.option(
+    "--detach", is_flag=True, help="Start the run and return; follow it with `peftlab runs`."
+)
+@pass_state
+def train_command(
+    state: CliState,
+    recipe_file: Path | None,
+    dataset: str | None,
+    model: str | None,
+    technique: str | None,
+    trainer: str | None,
+    sets: tuple[str, ...],
+    name: str | None,
+    resume_ref: str | None,
+    nproc: int,
+    detach: bool,
+) -> None:
+    """Train a dataset x model x technique recipe; prints progress and a metrics table."""
+    from kernel.jobs import start_run
+
+    kernel = state.kernel()
+    runs_dir = kernel.config.resolved_runs_dir()
+    if resume_ref:
+        if recipe_file or dataset or model or technique or trainer or sets or name:
+            fail(
+                "--resume continues a run exactly as it was recorded; drop --recipe/--set/--name and the ids"
+            )
+        run = _resumable(runs_dir, resume_ref)
+        checkpoint = run.latest_checkpoint()
+        where = (
+            f"from {checkpoint.name}" if checkpoint else "from the start (no checkpoint was saved)"
+        )
+        click.echo(f"resuming run {run.id} {where}")
+        resume = True
+    else:
+        run = _prepare(
+            kernel, recipe_file, dataset, model, technique, trainer, sets, name, runs_dir
+        )
+        click.echo(f"run {run.id}  ({run.path})")
+        resume = False
+    try:
+        process = start_run(run, resume=resume, nproc=nproc)
+    except PeftlabError as exc:
+        fail(exc)
+    if detach:
+        click.echo(f"started in the background (pid {process.pid}); log: {run.log_file}")
+        return
+    raise SystemExit(follow(run, process))
+
+
+def _prepare(
+    kernel: Any,
+    recipe_file: Path | None,
+    dataset: str | None,
+    model: str | None,
+    technique: str | None,
+    trainer: str | None,
+    sets: tuple[str, ...],
+    name: str | None,
+    runs_dir: Path,
+) -> RunFolder:
+    """Recipe + overrides, resolved against the registry; a run folder only when all is valid."""
+    from kernel.jobs import prepare_run
+    from kernel.recipe import load_recipe, resolve
+
+    try:
+        recipe = load_recipe(recipe_file or DEFAULT_RECIPE)
+        recipe = recipe.with_overrides(
+            {"dataset": dataset, "model": model, "technique": technique, "trainer": trainer},
+            list(sets),
+        )
+        if name:
+            recipe = recipe.model_copy(update={"name": name})
+        resolved = resolve(recipe, kernel.snapshot, kernel.graph())
+    except PeftlabError as exc:
+        fail(exc)
+    return prepare_run(resolved, runs_dir)
+
+
+def _resumable(runs_dir: Path, ref: str) -> RunFolder:
+    try:
+        run = RunFolder.find(runs_dir, ref)
+    except RunError as exc:
+        fail(exc)
+    state = run.status().get("state")
+    if state == "completed":
+        fail(f"run {run.id} already completed; nothing to resume")
+    if state == "running":
+        fail(f"run {run.id} is still running")
+    return run
+
+
+# following a run ------------------------------------------------------------------------
+
+
+class MetricsTail:
+    """Reads metrics.jsonl incrementally and keeps the latest training loss and eval accuracy."""
+
+    def __init__(self, run: RunFolder) -> None:
+        self.path = run.path / "metrics.jsonl"
+        self.offset = 0
+        self.loss: float | None = None
+        self.eval_accuracy: float | None = None
+
+    def update(self) -> None:
+        import json
+
+        try:
+            with open(self.path, "rb") as handle:
+                handle.seek(self.offset)
+                chunk = handle.read()
+        except FileNotFoundError:
+            return
+        end = chunk.rfind(b"\n")  # a line still being written waits for the next poll
+        if end < 0:
+            return
+        self.offset += end + 1
+        complete = chunk[: end + 1].decode("utf-8", errors="replace")
+        for line in complete.splitlines():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(record.get("loss"), int | float):
+                self.loss = float(record["loss"])
+            if isinstance(record.get("eval_accuracy"), int | float):
+                self.eval_accuracy = float(record["eval_accuracy"])
+
+
+def _describe(progress: dict[str, Any], tail: MetricsTail) -> str:
+    parts = []
+    if progress.get("epoch") is not None:
+        parts.append(f"epoch {progress['epoch']:.2f}")
+    if tail.loss is not None:
+        parts.append(f"loss {tail.loss:.4f}")
+    if tail.eval_accuracy is not None:
+        parts.append(f"eval acc {tail.eval_accuracy:.3f}")
+    if progress.get("eta_s") is not None and progress.get("phase") == "training":
+        parts.append(f"eta {format_duration(progress['eta_s'])}")
+    return "  ".join(parts)
+
+
+def follow(run: RunFolder, process: subprocess.Popen) -> int:
+    """Show the run's progress until its process ends; returns the command's exit code."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    console = Console()
+    tail = MetricsTail(run)
+    columns = (
+        TextColumn("[bold]{task.description:<10}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[info]}"),
+    )
+    try:
+        with Progress(*columns, console=console, transient=False) as bar:
+            task = bar.add_task("starting", total=None, info="")
+            while True:
+                done = process.poll() is not None
+                progress = run.progress()
+                tail.update()
+                total = progress.get("total_steps")
+                bar.update(
+                    task,
+                    description=str(progress.get("phase") or "starting"),
+                    completed=progress.get("step") or 0,
+                    total=total or None,
+                    info=_describe(progress, tail),
+                )
+                if done:
+                    break
+                time.sleep(POLL_S)
+    except KeyboardInterrupt:
+        console.print("[yellow]stopping the training process...[/yellow]")
+        stop(process)
+        run.set_status("interrupted", finished=time.time(), stopped_by="user")
+        console.print(
+            f"run {run.id} stopped; continue it with: [bold]peftlab train --resume {run.id}[/bold]"
+        )
+        return 130
+    return report(run, console)
+
+
+def stop(process: subprocess.Popen, grace_s: float = 20.0) -> None:
+    """Interrupt the training process group (torchrun and its workers too), then insist."""
+    for sig, wait_s in ((signal.SIGINT, grace_s), (signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
+        if process.poll() is not None:
+            return
+        try:
+            os.killpg(process.pid, sig)  # the run has its own session: its pid is its group id
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(timeout=wait_s)
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def report(run: RunFolder, console: Any) -> int:
+    """The metrics table of a completed run, or the error and the end of its log."""
+    from rich.markup import escape
+
+    status = run.status()
+    results = run.results()
+    if status.get("state") == "completed" and results is not None:
+        console.print(results_table(results, title=f"run {run.id}"))
+        console.print(f"adapter: {run.adapter_dir}")
+        return 0
+    console.print(
+        f"[red]run {run.id} {status.get('state', 'failed')}[/red]: {escape(str(status.get('error', '')))}"
+    )
+    console.print(f"[dim]last lines of {run.log_file}:[/dim]")
+    console.print(escape(log_tail(run)), highlight=False)
+    return 1
+
+
+def log_tail(run: RunFolder, lines: int = LOG_TAIL_LINES) -> str:
+    try:
+        text = run.log_file.read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return "(no log)"
+    return "\n".join(text.rstrip().splitlines()[-lines:])
+
+
+# rendering results -----------------------------------------------------------------------
+
+
+def format_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    seconds = float(seconds)
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def _num(value: Any, fmt: str = "{:,.1f}") -> str:
+    return "-" if value is None else fmt.format(value)
+
+
+def results_rows(r: dict[str, Any]) -> list[tuple[str, str]]:
+    """(metric, value) pairs in reading order, formatted for people."""
+    accuracy = _num(r.get("accuracy"), "{:.4f}")
+    if r.get("baseline_accuracy") is not None:
+        accuracy += f"  (before training {r['baseline_accuracy']:.4f})"
+    f1 = _num(r.get("f1_macro"), "{:.4f}")
+    if r.get("baseline_f1_macro") is not None:
+        f1 += f"  (before training {r['baseline_f1_macro']:.4f})"
+    trainable = "-"
+    if r.get("trainable_params") is not None:
+        trainable = (
+            f"{r['trainable_params']:,} of {r.get('total_params', 0):,} "
+            f"({_num(r.get('trainable_percent'), '{:.3f}')} %)"
+        )
+    memory = _num(r.get("peak_memory_mb"), "{:,.0f} MiB")
+    if r.get("peak_memory_kind"):
+        memory += f" ({r['peak_memory_kind']})"
+    return [
+        ("run", f"{r.get('dataset', '?')} x {r.get('model', '?')} x {r.get('technique', '?')}"),
+        ("accuracy", accuracy),
+        ("macro F1", f1),
+        ("eval loss", _num(r.get("eval_loss"), "{:.4f}")),
+        ("train loss", _num(r.get("train_loss"), "{:.4f}")),
+        ("trainable params", trainable),
+        ("train time", format_duration(r.get("train_runtime_s"))),
+        (
+            "train throughput",
+            f"{_num(r.get('train_samples_per_s'))} samples/s, "
+            f"{_num(r.get('train_tokens_per_s'), '{:,.0f}')} tokens/s",
+        ),
+        ("inference", f"{_num(r.get('inference_samples_per_s'))} samples/s"),
+        ("peak memory", memory),
+        ("model in memory", _num(r.get("model_footprint_mb"), "{:,.1f} MiB")),
+        ("saved weights", _num(r.get("adapter_size_mb"), "{:,.2f} MiB")),
+        ("steps / epochs", f"{r.get('global_step', '-')} / {_num(r.get('epochs'), '{:.2f}')}"),
+        (
+            "examples",
+            f"{r.get('num_train_samples', '-')} train, {r.get('num_eval_samples', '-')} validation",
+        ),
+        ("learning rate", _num(r.get("learning_rate"), "{:g}")),
+    ]
+
+
+def results_table(results: dict[str, Any], title: str = "results") -> Any:
+    from rich.table import Table
+
+    table = Table(title=title, show_header=True)
+    table.add_column("metric", style="bold")
+    table.add_column("value")
+    for metric, value in results_rows(results):
+        table.add_row(metric, value)
+    return table
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(train_command)
