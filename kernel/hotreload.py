@@ -333,5 +333,5 @@ class HotReloader:
             else:  # the folder, or its plugin.yaml, is gone
                 change = registry.remove_folder(location.path)
             self.kernel.apply_change(change)
-        except Exception:  # keep watching: the next save gets another chance
+        except BaseException:  # even a bundle calling sys.exit() must not end the watching
             log.exception("hot reload of %s failed unexpectedly", folder)

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
+import subprocess
+import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -240,6 +244,13 @@ def test_deleting_the_folder_unregisters_it(watched: Watched) -> None:
     assert watched.ids() == []
 
 
+def test_deleting_only_the_manifest_unregisters_it(watched: Watched) -> None:
+    since = watched.mark()
+    (tiny_folder(watched) / "plugin.yaml").unlink()
+    assert watched.next_change(since, "removed").key == ("technique", "tiny")
+    assert watched.ids() == [] and not watched.kernel.snapshot.problems
+
+
 # Moving a watched folder out and back in makes inotify reuse a watch; watchdog warns.
 @pytest.mark.filterwarnings("ignore:Callback with id:RuntimeWarning")
 def test_moving_a_bundle_out_and_back_in(watched: Watched, tmp_path: Path) -> None:
@@ -312,8 +323,10 @@ def test_noise_and_identical_content_publish_nothing(watched: Watched) -> None:
 
 def test_stop_leaves_no_threads_running(watched: Watched) -> None:
     reloader = watched.reloader
+    assert [t for t in threading.enumerate() if t.name == "peftlab-hot-reload"]
     watched.kernel.stop_watching()
     assert not reloader.running and reloader.roots == []
+    assert not [t for t in threading.enumerate() if t.name == "peftlab-hot-reload"]
     since = watched.mark()
     write_bundle(watched.root / "after_stop", "after")
     time.sleep(reloader.debounce + 0.2)
@@ -334,3 +347,40 @@ def test_owning_bundle_maps_nested_paths(tmp_path: Path) -> None:
     assert owning_bundle(gone, root, True, {gone}) == gone
     assert all(is_noise(n) for n in ("4913", ".#t.py", "t.py~", "#t.py#", "t.pyc", ".t.py.swp"))
     assert not is_noise("technique.py")
+
+
+def test_cli_watch_prints_one_line_per_change(tmp_path: Path) -> None:
+    root = tmp_path / "plugins"
+    root.mkdir()
+    env = {**os.environ, "PEFTLAB_HOME": str(tmp_path / "home")}
+    env.pop("PEFTLAB_PLUGIN_PATH", None)
+    command = [sys.executable, "-m", "ui.cli", "--no-entry-points", "--plugins-dir", str(root)]
+    process = subprocess.Popen(
+        [*command, "plugins", "watch"],
+        cwd=Path(__file__).resolve().parents[2],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(process.stdout), daemon=True)
+    reader.start()
+    try:
+        wait_for(lambda: any(line.startswith("watching") for line in lines), timeout=20)
+        write_bundle(root / "cli_demo", "cli_demo")
+        wait_for(lambda: any(line.startswith("added") for line in lines))
+        (root / "cli_demo" / "technique.py").write_text("class T(:\n")
+        wait_for(lambda: any(line.startswith("failed") for line in lines))
+        shutil.rmtree(root / "cli_demo")
+        wait_for(lambda: any(line.startswith("removed") for line in lines))
+    finally:
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(timeout=10)
+        reader.join(timeout=5)
+    assert code == 0, "".join(lines)
+    changes = [line for line in lines if line.split(" ", 1)[0] in ("added", "failed", "removed")]
+    assert len(changes) == 3, "".join(lines)
+    assert "technique 'cli_demo'" in changes[0]
+    assert "technique.py:1" in changes[1] and "last good version kept" in changes[1]
+    assert lines[-1].strip() == "stopped watching"
