@@ -8,6 +8,7 @@ every way it can fail into a `ModelLoadError` that names the source.
 from __future__ import annotations
 
 import importlib
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -127,7 +128,8 @@ def technique_context(
 def load_base_model(
     model: PluginHandle, technique: PluginHandle, task: str, label_names: list[str]
 ) -> tuple[LoadedModel, TechniqueContext]:
-    """The untouched base model as the technique wants it loaded, and the technique's context.
+    """The untouched base model as the technique wants it loaded, and the technique's context
+    (with `model_name_or_path` filled in).
 
     Training and inference both start here, so a rebuilt model matches the trained one.
     """
@@ -142,4 +144,6 @@ def load_base_model(
         label_names=list(label_names),
         load_kwargs=dict(technique.instance.model_load_kwargs(tctx) or {}),
     )
-    return model.instance.load(mctx), tctx
+    loaded = model.instance.load(mctx)
+    source = getattr(getattr(loaded.model, "config", None), "name_or_path", None)
+    return loaded, replace(tctx, model_name_or_path=source or None)

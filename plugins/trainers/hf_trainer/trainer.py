@@ -10,8 +10,10 @@ every rank runs this; only rank 0 writes files.
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -82,15 +84,18 @@ class HFTrainer(TrainerPlugin):
         loaded, tctx = load_base_model(ctx.model, ctx.technique, task, label_names)
         tokenizer = loaded.tokenizer
         max_length = splits.max_length or DEFAULT_MAX_LENGTH
-        model = ctx.technique.instance.apply(loaded.model, tctx)
-        trainable, total = count_parameters(model)
-
-        train_set = _tokenize(splits.train, tokenizer, max_length)
-        eval_set = _tokenize(splits.validation, tokenizer, max_length)
         learning_rate = float(p.get("learning_rate") or 0) or float(
             type(ctx.technique.instance).default_learning_rate
         )
         args = _training_arguments(ctx, p, learning_rate, seed)
+        # techniques that schedule over the run (AdaLoRA) need its length before apply
+        tctx = replace(tctx, total_steps=planned_steps(len(splits.train), args))
+        technique = ctx.technique.instance
+        model = technique.apply(loaded.model, tctx)
+        trainable, total = count_parameters(model)
+
+        train_set = _tokenize(splits.train, tokenizer, max_length)
+        eval_set = _tokenize(splits.validation, tokenizer, max_length)
         trainer = Trainer(
             model=model,
             args=args,
@@ -100,7 +105,7 @@ class HFTrainer(TrainerPlugin):
             data_collator=DataCollatorWithPadding(tokenizer),
             compute_metrics=measures.classification_metrics,
             preprocess_logits_for_metrics=measures.logits_to_classes,
-            callbacks=[progress],
+            callbacks=[progress, *technique.training_callbacks(model, tctx)],
         )
 
         baseline: dict[str, float] = {}
@@ -167,6 +172,15 @@ class HFTrainer(TrainerPlugin):
             results["gpu"] = torch.cuda.get_device_name(0)
         progress.report("done", state)
         return results
+
+
+def planned_steps(num_examples: int, args: Any) -> int:
+    """Optimizer steps the Trainer will take, computed the way transformers does."""
+    if args.max_steps > 0:
+        return int(args.max_steps)
+    batches = math.ceil(num_examples / (args.train_batch_size * max(1, args.world_size)))
+    per_epoch = max(math.ceil(batches / args.gradient_accumulation_steps), 1)
+    return math.ceil(args.num_train_epochs * per_epoch)
 
 
 def _tokenize(dataset: Any, tokenizer: Any, max_length: int) -> Any:

@@ -1,0 +1,228 @@
+"""The hf_trainer bundle through the real runner, in this process, on tiny models and data."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kernel import Kernel, KernelConfig
+from kernel.jobs import prepare_run
+from kernel.recipe import PluginChoice, Recipe, resolve
+from kernel.runner import main as runner_main
+from kernel.runs import RunFolder
+
+RESULT_KEYS = """accuracy f1_macro eval_loss train_loss baseline_accuracy baseline_f1_macro
+trainable_params total_params trainable_percent train_runtime_s train_samples_per_s
+train_steps_per_s train_tokens_per_s peak_memory_mb peak_memory_kind model_footprint_mb
+adapter_size_mb inference_samples_per_s global_step epochs num_train_samples
+num_eval_samples learning_rate label_names technique model dataset""".split()
+
+FAST = {"batch_size": 4, "eval_batch_size": 8, "logging_steps": 1, "epochs": 1.0}
+
+
+@pytest.fixture(scope="module")
+def kernel() -> Kernel:
+    k = Kernel(
+        KernelConfig(use_entry_points=False, use_env_path=False, user_dir=Path("/nonexistent"))
+    )
+    k.discover()
+    return k
+
+
+def make_run(
+    kernel: Kernel,
+    runs_dir: Path,
+    model_dir: Path,
+    data_dir: Path,
+    *,
+    technique: str = "lora",
+    model: str = "bert",
+    trainer: dict[str, Any] | None = None,
+    technique_params: dict[str, Any] | None = None,
+) -> RunFolder:
+    recipe = Recipe(
+        name=f"test-{technique}",
+        dataset=PluginChoice(
+            id="rotten_tomatoes", params={"path": str(data_dir), "max_length": 32}
+        ),
+        model=PluginChoice(id=model, params={"name_or_path": str(model_dir)}),
+        technique=PluginChoice(id=technique, params=technique_params or {}),
+        trainer=PluginChoice(id="hf_trainer", params={**FAST, **(trainer or {})}),
+    )
+    return prepare_run(resolve(recipe, kernel.snapshot, kernel.graph()), runs_dir)
+
+
+def execute(run: RunFolder, *extra: str) -> dict[str, Any]:
+    runner_main([str(run.path), *extra])
+    status = run.status()
+    assert status["state"] == "completed", status.get("traceback")
+    return run.results()
+
+
+def test_lora_run_writes_results_metrics_progress_and_adapter(
+    kernel, tmp_path, tiny_models, tiny_csv_dir
+):
+    run = make_run(kernel, tmp_path, tiny_models["bert"], tiny_csv_dir, trainer={"epochs": 2.0})
+    results = execute(run)
+    assert set(RESULT_KEYS) <= set(results)
+    assert results["global_step"] == 8  # 16 rows / batch 4 x 2 epochs
+    assert results["epochs"] == pytest.approx(2.0)
+    assert (results["num_train_samples"], results["num_eval_samples"]) == (16, 4)
+    assert results["learning_rate"] == 2e-3  # trainer.learning_rate 0 -> the technique's rate
+    assert 0 < results["trainable_params"] < results["total_params"]
+    assert results["trainable_percent"] == pytest.approx(
+        100 * results["trainable_params"] / results["total_params"]
+    )
+    assert 0.0 <= results["accuracy"] <= 1.0 and results["baseline_accuracy"] is not None
+    assert results["peak_memory_kind"] == "rss" and results["peak_memory_mb"] > 50
+    assert results["train_tokens_per_s"] > 0 and results["inference_samples_per_s"] > 0
+    assert 0 < results["adapter_size_mb"] < results["model_footprint_mb"]
+    assert results["label_names"] == ["negative", "positive"]
+    assert (results["technique"], results["model"], results["dataset"]) == (
+        "lora",
+        "bert",
+        "rotten_tomatoes",
+    )
+
+    lines = run.metrics()
+    training = [r for r in lines if "loss" in r]
+    assert [r["step"] for r in training] == list(range(1, 9))
+    assert all({"epoch", "learning_rate", "grad_norm", "time"} <= set(r) for r in training)
+    evals = [r for r in lines if "eval_accuracy" in r]
+    assert [r["step"] for r in evals] == [4, 8]  # once per epoch
+    assert all({"eval_loss", "eval_f1_macro", "epoch"} <= set(r) for r in evals)
+    assert any("baseline_accuracy" in r for r in lines)
+
+    progress = run.progress()
+    assert progress["phase"] == "done"
+    assert progress["step"] == progress["total_steps"] == 8
+
+    adapter = run.adapter_dir
+    for name in (
+        "adapter_config.json",
+        "adapter_model.safetensors",
+        "peftlab.json",
+        "tokenizer.json",
+    ):
+        assert (adapter / name).is_file(), name
+    info = json.loads((adapter / "peftlab.json").read_text())
+    assert info["label_names"] == ["negative", "positive"]
+    assert info["model"]["id"] == "bert" and info["technique"]["id"] == "lora"
+    assert info["model"]["base"] == str(tiny_models["bert"])
+    assert run.latest_checkpoint().name == "checkpoint-8"
+
+
+def test_full_on_distilbert_with_step_evaluation_and_no_baseline(
+    kernel, tmp_path, tiny_models, tiny_csv_dir
+):
+    run = make_run(
+        kernel,
+        tmp_path,
+        tiny_models["distilbert"],
+        tiny_csv_dir,
+        technique="full",
+        model="distilbert",
+        trainer={
+            "max_steps": 3,
+            "eval_steps": 2,
+            "measure_baseline": False,
+            "group_by_length": False,
+        },
+    )
+    results = execute(run)
+    assert results["global_step"] == 3
+    assert results["trainable_params"] == results["total_params"]
+    assert results["baseline_accuracy"] is None
+    assert results["learning_rate"] == 5e-5
+    assert [r["step"] for r in run.metrics() if "eval_accuracy" in r] == [2, 3]
+    assert (run.adapter_dir / "model.safetensors").is_file()
+
+    from ui.inference import load_classifier
+
+    predictions = load_classifier(run.path).predict(["a lovely film", "it broke at once"])
+    assert [set(p.probabilities) for p in predictions] == [{"negative", "positive"}] * 2
+    assert all(abs(sum(p.probabilities.values()) - 1) < 1e-5 for p in predictions)
+
+
+def test_resume_continues_to_the_same_final_step(kernel, tmp_path, tiny_models, tiny_csv_dir):
+    run = make_run(
+        kernel,
+        tmp_path,
+        tiny_models["roberta"],
+        tiny_csv_dir,
+        model="roberta",
+        trainer={"max_steps": 4, "save_steps": 2, "measure_baseline": False},
+    )
+    execute(run)
+    # as if the process had been stopped after the checkpoint at step 2
+    shutil.rmtree(run.checkpoints_dir / "checkpoint-4")
+    shutil.rmtree(run.adapter_dir)
+    (run.path / "results.json").unlink()
+    run.set_status("interrupted")
+
+    results = execute(run, "--resume")
+    assert results["global_step"] == 4
+    assert results["resumed_from"].endswith("checkpoint-2")
+    assert run.status()["resumed"] is True
+    assert (run.adapter_dir / "adapter_model.safetensors").is_file()
+    # steps after the checkpoint were trained again, the ones before it were not
+    steps = [r["step"] for r in run.metrics() if "loss" in r]
+    assert steps == [1, 2, 3, 4, 3, 4]
+
+
+def test_planned_steps_match_the_trainer(tmp_path):
+    from transformers import TrainingArguments
+
+    module = trainer_module()
+    args = TrainingArguments(
+        output_dir=str(tmp_path),
+        per_device_train_batch_size=3,
+        num_train_epochs=1.5,
+        report_to="none",
+    )
+    assert module.planned_steps(16, args) == 9  # ceil(16/3)=6 batches per epoch x 1.5
+    args = TrainingArguments(
+        output_dir=str(tmp_path),
+        per_device_train_batch_size=4,
+        gradient_accumulation_steps=3,
+        num_train_epochs=1,
+        report_to="none",
+    )
+    assert module.planned_steps(16, args) == 2
+
+
+def trainer_module() -> Any:
+    """The hf_trainer bundle's entry module, imported the way the runner imports it."""
+    import sys
+
+    from kernel.discovery import BundleLocation
+    from kernel.registry import read_bundle
+
+    folder = Path(__file__).resolve().parents[2] / "plugins" / "trainers" / "hf_trainer"
+    entry = read_bundle(BundleLocation(folder, "builtin", 0)).instantiate()
+    return sys.modules[type(entry).__module__]
+
+
+def test_failures_are_recorded_with_a_clear_message(kernel, tmp_path, tiny_csv_dir):
+    run = make_run(kernel, tmp_path, tmp_path / "no-model-here", tiny_csv_dir)
+    assert runner_main([str(run.path)]) == 1
+    status = run.status()
+    assert status["state"] == "failed"
+    assert "ModelLoadError" in status["error"] and "no-model-here" in status["error"]
+    assert run.results() is None
+
+
+def test_fp16_on_cpu_is_refused(kernel, tmp_path, tiny_models, tiny_csv_dir):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("fp16 is valid on a GPU")
+    run = make_run(
+        kernel, tmp_path, tiny_models["bert"], tiny_csv_dir, trainer={"mixed_precision": "fp16"}
+    )
+    assert runner_main([str(run.path)]) == 1
+    assert "fp16 needs a CUDA GPU" in run.status()["error"]
