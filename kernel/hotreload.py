@@ -99,21 +99,6 @@ def bundles_below(folder: Path, depth: int) -> list[Path]:
     return [found for child in children for found in bundles_below(child, depth + 1)]
 
 
-def drop_bytecode(folder: Path) -> None:
-    """Delete the bundle's cached bytecode before a reload imports it.
-
-    Python trusts a .pyc when its source has the same size and the same mtime in
-    whole seconds, so an edit saved within a second of the previous import that
-    keeps the file size (a changed digit) would otherwise import the old code.
-    """
-    try:
-        for cache in folder.rglob("__pycache__"):
-            for compiled in cache.glob("*.py[co]"):
-                compiled.unlink(missing_ok=True)
-    except OSError:
-        pass
-
-
 class _Handler(FileSystemEventHandler):
     """Runs on the observer thread: turns events into folders to reload, nothing more."""
 
@@ -328,7 +313,6 @@ class HotReloader:
             if location is None:
                 return
             if (location.path / MANIFEST_FILE).is_file():
-                drop_bytecode(location.path)
                 change = registry.update_folder(location)
             else:  # the folder, or its plugin.yaml, is gone
                 change = registry.remove_folder(location.path)

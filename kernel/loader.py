@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import importlib.abc
+import importlib.machinery
+import importlib.util
 import sys
 import traceback
 from pathlib import Path
@@ -20,6 +23,46 @@ from kernel.errors import MissingDependencyError, PluginLoadError
 from kernel.manifest import Manifest
 
 ROOT_PACKAGE = "peftlab_bundles"
+
+
+class FreshSourceLoader(importlib.machinery.SourceFileLoader):
+    """Compile bundle sources every time; never read or write .pyc files.
+
+    A .pyc is trusted when the source's size and mtime (to the second) match,
+    so an edit saved within a second that keeps the size would reload stale code.
+    """
+
+    def path_stats(self, path: str) -> dict:
+        raise OSError("bundle sources are always compiled fresh")
+
+
+class BundleFinder(importlib.abc.MetaPathFinder):
+    """Finds modules of versioned bundle packages, only inside their own folder."""
+
+    def find_spec(self, fullname: str, path, target=None):  # noqa: ANN001, ANN201
+        if not fullname.startswith(ROOT_PACKAGE + ".") or not path:
+            return None
+        leaf = fullname.rsplit(".", 1)[1]
+        for folder in path:
+            package_init = Path(folder) / leaf / "__init__.py"
+            if package_init.is_file():
+                return importlib.util.spec_from_file_location(
+                    fullname,
+                    package_init,
+                    loader=FreshSourceLoader(fullname, str(package_init)),
+                    submodule_search_locations=[str(package_init.parent)],
+                )
+            module_file = Path(folder) / f"{leaf}.py"
+            if module_file.is_file():
+                return importlib.util.spec_from_file_location(
+                    fullname, module_file, loader=FreshSourceLoader(fullname, str(module_file))
+                )
+        return None
+
+
+def _install_finder() -> None:
+    if not any(isinstance(f, BundleFinder) for f in sys.meta_path):
+        sys.meta_path.insert(0, BundleFinder())
 
 
 def content_hash(folder: Path) -> str:
@@ -86,6 +129,7 @@ def import_entry(manifest: Manifest, folder: Path, version_hash: str) -> object:
     _ensure_package(prefix, [])
     _ensure_package(package_name, [str(folder)])
     module_name = f"{package_name}.{manifest.entry_module}"
+    _install_finder()
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
@@ -105,7 +149,7 @@ def import_entry(manifest: Manifest, folder: Path, version_hash: str) -> object:
         raise PluginLoadError(
             f"syntax error: {exc.msg}", path=exc.filename or manifest_path, line=exc.lineno
         ) from None
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:  # a bundle calling sys.exit() at import is broken too
         retire_modules(package_name)
         file, line = _failing_frame(exc, folder)
         raise PluginLoadError(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 import warnings
@@ -147,3 +148,38 @@ def test_import_errors_name_the_file(
         assert "missing dependency" in str(info.value)
     assert kernel.get("technique", "ok").load().__name__ == "Echo"
     assert not [m for m in sys.modules if ".faulty.v" in m]  # a failed import leaves nothing behind
+
+
+def test_same_size_edit_within_a_second_imports_new_code(
+    make_kernel, tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)
+    folder = write_bundle(
+        tmp_path, "echo", technique_manifest("echo"), module=TECHNIQUE_WITH_VALUE.format(value=1)
+    )
+    kernel = make_kernel(tmp_path)
+    assert kernel.get("technique", "echo").load().value == 1
+    stat = (folder / "technique.py").stat()
+    (folder / "technique.py").write_text(TECHNIQUE_WITH_VALUE.format(value=2))
+    os.utime(
+        folder / "technique.py", ns=(stat.st_atime_ns, stat.st_mtime_ns)
+    )  # same size, same mtime
+    change = kernel.registry.update_folder(kernel.get("technique", "echo").location)
+    assert change.action == "reloaded"
+    assert kernel.get("technique", "echo").load().value == 2
+    assert not list(folder.rglob("*.pyc"))
+
+
+def test_sys_exit_at_import_is_a_load_error(make_kernel, tmp_path: Path) -> None:
+    write_bundle(
+        tmp_path, "quitter", technique_manifest("quitter"), module="import sys\nsys.exit(3)\n"
+    )
+    kernel = make_kernel(tmp_path)
+    with pytest.raises(PluginLoadError, match="SystemExit"):
+        kernel.get("technique", "quitter").load()
+
+
+TECHNIQUE_WITH_VALUE = (
+    "from sdk import Technique\n\n\nclass Echo(Technique):\n    value = {value}\n\n"
+    "    def apply(self, model, ctx):\n        return model\n"
+)
