@@ -1,0 +1,115 @@
+"""Prefix tuning: trained key/value prefixes in every attention layer.
+
+Encoders (BERT, RoBERTa, DistilBERT) get a deep prefix tuning written here, in
+the style of P-tuning v2: each self-attention layer attends to
+`num_virtual_tokens` trained key and value vectors before the real tokens.
+peft's PrefixTuningConfig does not work on these encoders with transformers 5
+(it needs a `past_key_values` cache, which encoders no longer take), so the
+prefixes are added where the attention is computed instead:
+
+* every self-attention module calls the attention function its
+  `config._attn_implementation` names (transformers' AttentionInterface);
+* each adapted module gets a config stand-in naming `peftlab_prefix`, a
+  function (layers.py) registered with that interface, which prepends the layer's prefix to the key and
+  value states, extends the attention mask so every query sees the prefix,
+  and then calls the model's own implementation (sdpa or eager).
+
+Nothing in the model's code or weights changes, and queries are not
+prefixed, so the output has the input's length and the classifier reads the
+same positions. The prefixes live in one `PrefixEncoder` registered on the
+model as `peftlab_prefix`: either a tensor per layer, or (prefix_projection)
+a shared embedding passed through an MLP, as in the prefix-tuning paper. The
+base model's weights are frozen; the prefixes and the classifier head train.
+
+Saving writes `technique_model.safetensors` (the prefix encoder and the
+classifier head, by parameter name) and `technique_config.json` (the params).
+Loading rebuilds the same structure on a fresh base and copies the tensors:
+
+    technique = PrefixTuning()
+    model = technique.load(fresh_base_model, adapter_dir, ctx)
+
+Causal LMs and seq2seq models still take peft's PrefixTuningConfig, which
+works there; their adapter folder is peft's and loads with
+`PeftModel.from_pretrained`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sdk import Technique, TechniqueContext
+from sdk.peft_utils import (
+    build_peft_model,
+    encoder_layers,
+    freeze,
+    head_modules,
+    load_trainable,
+    peft_task_type,
+    read_saved,
+    save_trainable,
+    unfreeze_modules,
+)
+
+ENCODER_ATTRIBUTE = "peftlab_prefix"
+# where the self-attention module sits inside one encoder layer
+SELF_ATTENTION = {"bert": "attention.self", "roberta": "attention.self", "distilbert": "attention"}
+
+
+class PrefixTuning(Technique):
+    # P-tuning v2 trains prefixes on RoBERTa/BERT with 5e-3..1e-2
+    default_learning_rate = 1e-2
+
+    def apply(self, model: Any, ctx: TechniqueContext) -> Any:
+        if ctx.task != "sequence-classification":
+            return build_peft_model(model, self.peft_config(model, ctx), ctx)
+        return self.apply_encoder(model, ctx.params, ctx)
+
+    def peft_config(self, model: Any, ctx: TechniqueContext) -> Any:
+        from peft import PrefixTuningConfig
+
+        p = ctx.params
+        return PrefixTuningConfig(
+            task_type=peft_task_type(ctx),
+            num_virtual_tokens=p["num_virtual_tokens"],
+            prefix_projection=p["prefix_projection"],
+            encoder_hidden_size=p["projection_hidden_size"],
+        )
+
+    def apply_encoder(self, model: Any, params: dict[str, Any], ctx: TechniqueContext) -> Any:
+        from .layers import PrefixEncoder, add_prefixes
+
+        arch = ctx.facts.architecture
+        if arch not in SELF_ATTENTION:
+            raise ValueError(f"encoder prefix tuning does not know architecture {arch}")
+        layers = encoder_layers(model)
+        encoder = PrefixEncoder(
+            num_layers=len(layers),
+            hidden=int(model.config.hidden_size),
+            num_tokens=params["num_virtual_tokens"],
+            projection_hidden=params["projection_hidden_size"]
+            if params["prefix_projection"]
+            else None,
+        )
+        first = next(model.parameters())
+        encoder.to(device=first.device, dtype=first.dtype)
+        freeze(model)
+        setattr(model, ENCODER_ATTRIBUTE, encoder)
+        add_prefixes(
+            model, [layer.get_submodule(SELF_ATTENTION[arch]) for layer in layers], encoder
+        )
+        unfreeze_modules(model, head_modules(ctx))
+        return model
+
+    def save(self, model: Any, directory: Path, ctx: TechniqueContext) -> None:
+        if ctx.task != "sequence-classification":
+            model.save_pretrained(str(directory))
+            return
+        save_trainable(model, directory, technique="prefix_tuning", ctx=ctx, params=ctx.params)
+
+    def load(self, base_model: Any, directory: Path, ctx: TechniqueContext) -> Any:
+        if ctx.task != "sequence-classification":
+            return super().load(base_model, directory, ctx)
+        saved = read_saved(directory)
+        model = self.apply_encoder(base_model, saved.params, ctx)
+        return load_trainable(model, directory)
