@@ -1,0 +1,70 @@
+"""Bottleneck adapters (Houlsby / Pfeiffer), written without peft.
+
+A small residual MLP, x + up(f(down(x))), is inserted after the output
+projection of the attention sub-layer and of the feed-forward sub-layer
+(Houlsby) or of the feed-forward sub-layer only (Pfeiffer), in every encoder
+layer. The base model is frozen; the adapters and the classifier head train.
+Adapters start as the identity, so training starts from the base model's
+behaviour.
+
+Saving writes `technique_model.safetensors` (adapter and head weights by
+parameter name) and `technique_config.json` (the params). Loading rebuilds the
+same adapters on a fresh base model and copies the tensors:
+
+    technique = Adapter()
+    model = technique.load(fresh_base_model, adapter_dir, ctx)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sdk import Technique, TechniqueContext
+from sdk.peft_utils import (
+    encoder_layers,
+    freeze,
+    head_modules,
+    load_trainable,
+    read_saved,
+    save_trainable,
+    unfreeze_modules,
+)
+
+# per architecture, inside one encoder layer: (attention output projection, feed-forward output)
+SUBLAYER_OUTPUTS = {
+    "bert": ("attention.output.dense", "output.dense"),
+    "roberta": ("attention.output.dense", "output.dense"),
+    "distilbert": ("attention.out_lin", "ffn.lin2"),
+}
+
+
+class Adapter(Technique):
+    default_learning_rate = 1e-3
+
+    def apply(self, model: Any, ctx: TechniqueContext) -> Any:
+        return self.build(model, ctx.params, ctx)
+
+    def build(self, model: Any, params: dict[str, Any], ctx: TechniqueContext) -> Any:
+        from .layers import attach
+
+        arch = ctx.facts.architecture
+        if arch not in SUBLAYER_OUTPUTS:
+            raise ValueError(f"bottleneck adapters do not know architecture {arch}")
+        attention_out, ffn_out = SUBLAYER_OUTPUTS[arch]
+        places = [ffn_out] if params["placement"] == "pfeiffer" else [attention_out, ffn_out]
+        hidden = int(model.config.hidden_size)
+        bottleneck = max(1, hidden // params["reduction_factor"])
+        freeze(model)
+        for layer in encoder_layers(model):
+            for place in places:
+                attach(layer.get_submodule(place), bottleneck, params["non_linearity"])
+        unfreeze_modules(model, head_modules(ctx))
+        return model
+
+    def save(self, model: Any, directory: Path, ctx: TechniqueContext) -> None:
+        save_trainable(model, directory, technique="adapter", ctx=ctx, params=ctx.params)
+
+    def load(self, base_model: Any, directory: Path, ctx: TechniqueContext) -> Any:
+        saved = read_saved(directory)
+        return load_trainable(self.build(base_model, saved.params, ctx), directory)

@@ -1,0 +1,59 @@
+"""Head-only training (linear probing), optionally with the last encoder layers.
+
+The whole pre-trained model is frozen; the classifier head the model plugin
+declares trains, and so do the last `unfreeze_last_layers` encoder layers.
+
+Saving writes `technique_model.safetensors` (the trained weights by
+parameter name) and `technique_config.json` (the params); loading freezes a
+fresh base model the same way and copies the tensors in:
+
+    technique = HeadOnly()
+    model = technique.load(fresh_base_model, adapter_dir, ctx)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sdk import Technique, TechniqueContext
+from sdk.peft_utils import (
+    encoder_layers,
+    freeze,
+    head_modules,
+    load_trainable,
+    read_saved,
+    save_trainable,
+    unfreeze_modules,
+)
+
+
+class HeadOnly(Technique):
+    default_learning_rate = 3e-3
+
+    def apply(self, model: Any, ctx: TechniqueContext) -> Any:
+        return self.build(model, ctx.params, ctx)
+
+    def build(self, model: Any, params: dict[str, Any], ctx: TechniqueContext) -> Any:
+        heads = head_modules(ctx)
+        if not heads:
+            raise ValueError(
+                f"head-only training needs a new task head; model architecture "
+                f"{ctx.facts.architecture} declares no classifier_modules for task {ctx.task}"
+            )
+        freeze(model)
+        unfreeze_modules(model, heads)
+        count = params["unfreeze_last_layers"]
+        if count:
+            layers = encoder_layers(model)
+            for layer in list(layers)[-count:]:
+                for param in layer.parameters():
+                    param.requires_grad_(True)
+        return model
+
+    def save(self, model: Any, directory: Path, ctx: TechniqueContext) -> None:
+        save_trainable(model, directory, technique="head_only", ctx=ctx, params=ctx.params)
+
+    def load(self, base_model: Any, directory: Path, ctx: TechniqueContext) -> Any:
+        saved = read_saved(directory)
+        return load_trainable(self.build(base_model, saved.params, ctx), directory)
