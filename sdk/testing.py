@@ -190,7 +190,7 @@ def write_tiny_dataset(directory: str | Path) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_model_factory(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
-    """`make(architecture)` -> folder of a tiny model, built once per test session."""
+    """`make(architecture)` -> folder of a tiny model, built once per pytest run."""
     built: dict[str, Path] = {}
 
     def make(architecture: str = "bert") -> Path:

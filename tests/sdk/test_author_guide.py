@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.sdk.helpers import listed, needs_engine, peftlab
+from tests.sdk.common import listed, needs_engine, peftlab
 
 
 def test_quick_start(tmp_path: Path, clean_env: dict[str, str]) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.sdk.helpers import EXAMPLES, REPO_ROOT
+from tests.sdk.common import EXAMPLES, REPO_ROOT
 
 FORBIDDEN_IN_BUNDLES = {"kernel", "ui", "plugins", "tests", "bench", "peftlab_bundles"}
 SDK_TOOLS = {"validate.py", "testing.py", "scaffold.py", "reference.py"}
@@ -72,16 +72,16 @@ def test_every_kind_of_bundle_is_checked() -> None:
 
 def test_the_check_catches_what_it_should(tmp_path: Path) -> None:
     (tmp_path / "plugin.yaml").write_text("id: x\n")
-    (tmp_path / "helper.py").write_text("X = 1\n")
+    (tmp_path / "layers.py").write_text("X = 1\n")
     (tmp_path / "technique.py").write_text(
-        "import json\nimport torch\nfrom sdk import Technique\nfrom . import helper\n"
+        "import json\nimport torch\nfrom sdk import Technique\nfrom . import layers\n"
         "from kernel.registry import Registry\nimport ui.cli\nfrom ..lora import technique\n"
-        "import helper\n\ndef f():\n    from plugins.techniques.lora import technique\n"
+        "import layers\n\ndef f():\n    from plugins.techniques.lora import technique\n"
     )
     problems = "\n".join(bundle_import_problems(tmp_path))
     assert "kernel.registry" in problems and "ui.cli" in problems
     assert "leaves the bundle folder" in problems and "plugins.techniques.lora" in problems
-    assert "own module helper" in problems
+    assert "own module layers" in problems
     assert "json" not in problems and "torch" not in problems and ":3:" not in problems
 
 

@@ -18,7 +18,7 @@ import pytest
 
 from sdk.testing import smoke_train
 from sdk.validate import validate_bundle
-from tests.sdk.helpers import EXAMPLES, listed, needs_engine, peftlab
+from tests.sdk.common import EXAMPLES, listed, needs_engine, peftlab
 
 BITFIT_SRC = EXAMPLES / "peftlab-bitfit"
 BITFIT_BUNDLE = BITFIT_SRC / "peftlab_bitfit" / "bundle"

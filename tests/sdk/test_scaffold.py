@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from sdk.scaffold import Names, ScaffoldError, new_bundle
 from sdk.testing import smoke_train
 from sdk.validate import validate_bundle
-from tests.sdk.helpers import REPO_ROOT, needs_engine
+from tests.sdk.common import REPO_ROOT, needs_engine
 from ui.cli import cli
 
 KINDS = ("technique", "model", "dataset", "trainer")

@@ -10,7 +10,7 @@ import yaml
 
 from kernel.manifest import Manifest
 from sdk.testing import check_bundle, smoke_train, tiny_architecture_for
-from tests.sdk.helpers import needs_engine
+from tests.sdk.common import needs_engine
 from tests.sdk.test_validate import CASES, GOOD_MODULE, write_bundle
 
 

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from sdk.validate import ERROR, WARNING, severity, validate_bundle
-from tests.sdk.helpers import peftlab
+from tests.sdk.common import peftlab
 
 KNOWN_ARCHITECTURES = {"bert", "distilbert", "roberta"}
 

@@ -1,4 +1,4 @@
-"""Helpers shared by the SDK tests: paths, and the CLI run as a person runs it."""
+"""Shared by the SDK tests: paths, and the CLI run as a person runs it."""
 
 from __future__ import annotations
 
