@@ -72,7 +72,9 @@ def tiny_recipe(
     }
     return Recipe(
         name=name,
-        dataset=PluginChoice(id="rotten_tomatoes", params={"path": str(data_dir), "max_length": 16}),
+        dataset=PluginChoice(
+            id="rotten_tomatoes", params={"path": str(data_dir), "max_length": 16}
+        ),
         model=PluginChoice(id="bert", params={"name_or_path": str(model_dir)}),
         technique=PluginChoice(id=technique),
         trainer=PluginChoice(id="hf_trainer", params=trainer_params),

@@ -55,13 +55,13 @@ def test_entry_of_the_wrong_kind_fails_the_run_when_it_starts(
     assert run.results() is None and not run.adapter_dir.exists()
 
 
-RAISING_TECHNIQUE = '''from sdk import Technique
+RAISING_TECHNIQUE = """from sdk import Technique
 
 
 class T(Technique):
     def apply(self, model, ctx):
         raise RuntimeError("boom in apply")
-'''
+"""
 
 
 def wait_all(processes: list, timeout: float) -> list[int]:
