@@ -1,0 +1,212 @@
+"""Every technique on rotten tomatoes with all-MiniLM-L6-v2, same budget, one report.
+
+    python bench/compare_rotten_tomatoes.py                       # all techniques, full train split
+    python bench/compare_rotten_tomatoes.py --techniques lora,ia3 --train-samples 2000
+    python bench/compare_rotten_tomatoes.py --reuse               # train only what is missing
+
+Budget for every technique: 1 epoch, max length 64, batch 32, seed 42, each
+technique's own default learning rate. Training goes through `peftlab compare`
+(one subprocess run per technique, runs kept in runs/bench-rotten-tomatoes/);
+the report (report.md, report.csv, PNGs) is written to
+docs/results/rotten_tomatoes/. A hand-written `notes.md` in that folder (the
+analysis of the numbers) is copied into report.md each time it is rebuilt.
+
+With --reuse, a technique that already has a completed run with the same
+dataset, model and trainer settings in the runs folder is not trained again:
+its run goes into the report as it is.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "rotten_tomatoes"
+RUNS_DIR = REPO / "runs" / "bench-rotten-tomatoes"
+OUT_DIR = REPO / "docs" / "results" / "rotten_tomatoes"
+# the order of the report: LoRA family, other adapters, prompt learning, baselines
+ORDER = (
+    "lora", "qlora", "adalora", "loha", "lokr", "vera", "ia3", "adapter",
+    "prompt_tuning", "p_tuning", "prefix_tuning", "head_only", "full",
+)  # fmt: skip
+BUDGET = {
+    "dataset.max_length": 64,
+    "trainer.epochs": 1,
+    "trainer.batch_size": 32,
+    "trainer.seed": 42,
+}
+
+
+def all_techniques() -> list[str]:
+    """Every registered technique that fits rotten_tomatoes x minilm, in report order."""
+    from kernel import Kernel
+
+    kernel = Kernel()
+    kernel.discover()
+    graph = kernel.graph()
+    found = [
+        tid
+        for tid in kernel.snapshot.ids("technique")
+        if not graph.check(
+            {
+                "dataset": "rotten_tomatoes",
+                "model": "minilm",
+                "technique": tid,
+                "trainer": "hf_trainer",
+            }
+        )
+    ]
+    return sorted(found, key=lambda t: (ORDER.index(t) if t in ORDER else len(ORDER), t))
+
+
+def settings(train_samples: int, extra: list[str]) -> list[str]:
+    sets = [f"dataset.path={DATA}", f"dataset.train_samples={train_samples}"]
+    sets += [f"{k}={v}" for k, v in BUDGET.items()]
+    return sets + list(extra)
+
+
+def _params_match(recipe: dict[str, Any], sets: list[str]) -> bool:
+    """True when a run's recipe has every dataset./trainer./model. value that `sets` asks for."""
+    from kernel.params import parse_cli_value
+
+    for item in sets:
+        key, _, raw = item.partition("=")
+        kind, _, param = key.partition(".")
+        if kind not in ("dataset", "model", "trainer"):
+            continue
+        have = ((recipe.get(kind) or {}).get("params") or {}).get(param)
+        want = parse_cli_value(raw)
+        if isinstance(want, int | float) and isinstance(have, int | float):
+            if float(want) != float(have):
+                return False
+        elif str(have) != str(want):
+            return False
+    return True
+
+
+def reusable_runs(runs_dir: Path, techniques: list[str], sets: list[str]) -> dict[str, Path]:
+    """The newest completed run per technique whose settings match; nothing for the others."""
+    from kernel.runs import list_runs
+
+    found: dict[str, Path] = {}
+    for run in list_runs(runs_dir):  # sorted by name = by start time, newest last
+        try:
+            recipe = run.recipe()
+        except Exception:  # noqa: BLE001 - a broken folder is simply not reused
+            continue
+        technique = (recipe.get("technique") or {}).get("id")
+        if (
+            technique in techniques
+            and (recipe.get("dataset") or {}).get("id") == "rotten_tomatoes"
+            and (recipe.get("model") or {}).get("id") == "minilm"
+            and run.status().get("state") == "completed"
+            and not any(k.startswith("technique.") for k in sets)
+            and _params_match(recipe, sets)
+        ):
+            found[technique] = run.path
+    return found
+
+
+def invocation() -> str:
+    """This script's command line, as run from the repository root."""
+    script = Path(sys.argv[0]).resolve()
+    shown = script.relative_to(REPO) if script.is_relative_to(REPO) else script
+    return "python " + shlex.join([str(shown), *sys.argv[1:]])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--techniques", help="comma-separated ids (default: every technique that fits)"
+    )
+    parser.add_argument(
+        "--train-samples", type=int, default=0, help="subsample the train split (0 = all 8,530)"
+    )
+    parser.add_argument(
+        "--reuse", action="store_true", help="keep completed runs with the same settings"
+    )
+    parser.add_argument(
+        "--set", dest="sets", action="append", default=[], metavar="KIND.PARAM=VALUE"
+    )
+    parser.add_argument("--out", type=Path, default=OUT_DIR, help="report folder")
+    parser.add_argument("--runs-dir", type=Path, default=RUNS_DIR, help="where the runs go")
+    args = parser.parse_args(argv)
+    if not (DATA / "train.csv").is_file():
+        print(f"rotten tomatoes CSVs not found in {DATA}", file=sys.stderr)
+        return 2
+
+    from kernel.runs import RunFolder
+    from ui.report import failed_row, row_from_run, write_report
+
+    techniques = [t for t in (args.techniques or "").split(",") if t] or all_techniques()
+    sets = settings(args.train_samples, args.sets)
+    reused = reusable_runs(args.runs_dir, techniques, sets) if args.reuse else {}
+    to_train = [t for t in techniques if t not in reused]
+    for technique, path in reused.items():
+        print(f"reusing {technique}: {path.name}", flush=True)
+
+    compare_line = None
+    outcome: dict[str, dict[str, Any]] = {}
+    if to_train:
+        report_dir = args.runs_dir / "last-compare"
+        command = [
+            sys.executable, "-m", "ui.cli", "--runs-dir", str(args.runs_dir), "compare",
+            "--dataset", "rotten_tomatoes", "--model", "minilm",
+            "--techniques", ",".join(to_train), "--name", "rt",
+            "--out", str(report_dir),
+        ]  # fmt: skip
+        for item in sets:
+            command += ["--set", item]
+        compare_line = "peftlab " + shlex.join(command[3:])
+        print(compare_line, flush=True)
+        env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", COLUMNS="140")
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+        subprocess.run(command, cwd=str(REPO), env=env, check=False)
+        index = json.loads((report_dir / "compare.json").read_text())
+        outcome = {row["technique"]: row for row in index["rows"]}
+
+    rows = []
+    for technique in techniques:
+        if technique in reused:
+            rows.append(row_from_run(RunFolder(reused[technique])))
+        elif outcome.get(technique, {}).get("run_id"):
+            rows.append(row_from_run(RunFolder(args.runs_dir / outcome[technique]["run_id"])))
+        else:
+            error = outcome.get(technique, {}).get("error") or "not run"
+            rows.append(failed_row(technique, error))
+
+    notes = []
+    if compare_line:
+        notes += ["## Underlying command", "", "```", compare_line, "```", ""]
+    if reused:
+        notes += [
+            "Runs reused from an earlier invocation with the same settings: "
+            + ", ".join(f"{t} ({p.name})" for t, p in reused.items()),
+            "",
+        ]
+    hand_written = args.out / "notes.md"
+    if hand_written.is_file():
+        notes.append(hand_written.read_text(encoding="utf-8"))
+    subsample = f", {args.train_samples} training examples" if args.train_samples else ""
+    files = write_report(
+        rows,
+        args.out,
+        title=f"rotten tomatoes x all-MiniLM-L6-v2: every technique, same budget{subsample}",
+        command=invocation(),
+        notes="\n".join(notes),
+    )
+    print(f"report: {files.markdown}")
+    return 0 if all(r.completed for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
