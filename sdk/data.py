@@ -17,6 +17,8 @@ from typing import Any
 from sdk.context import DatasetSplits
 
 TABLE_SUFFIXES = (".csv", ".tsv", ".jsonl", ".json", ".parquet")
+#: files above this size are refused (loading takes a few times the file's size in memory)
+MAX_FILE_MB = 256
 
 
 class DataError(ValueError):
@@ -53,10 +55,14 @@ class LabelledRows:
     path: str
     dropped_empty: int = 0
     notes: list[str] = field(default_factory=list)
+    label_column: str = "label"
 
 
-def read_table(path: str | Path) -> Any:
-    """A pandas DataFrame from .csv/.tsv/.jsonl/.json/.parquet, refusing bad files clearly."""
+def read_table(path: str | Path, *, max_mb: float | None = MAX_FILE_MB) -> Any:
+    """A pandas DataFrame from .csv/.tsv/.jsonl/.json/.parquet, refusing bad files clearly.
+
+    Files larger than `max_mb` MB (None or 0: no limit) are refused before a byte is read.
+    """
     import pandas as pd
 
     path = Path(path).expanduser()
@@ -68,19 +74,26 @@ def read_table(path: str | Path) -> Any:
         raise DataFileError(
             f"unsupported file type '{suffix}'; use one of {', '.join(TABLE_SUFFIXES)}", path=path
         )
-    if path.stat().st_size == 0:
+    size = path.stat().st_size
+    if size == 0:
         raise DataFileError("the file is empty", path=path)
+    if max_mb and size > max_mb * 2**20:
+        raise DataFileError(
+            f"the file is {size / 2**20:,.1f} MB, above the limit of {max_mb:g} MB (loading "
+            "needs a few times its size in memory); raise the dataset's max_file_mb param "
+            "or use a smaller file",
+            path=path,
+        )
     try:
         if suffix == ".parquet":
             frame = pd.read_parquet(path)
+        elif suffix in (".csv", ".tsv"):
+            frame = _read_csv(path, "\t" if suffix == ".tsv" else ",")
         else:
             text = _read_utf8(path)
             if not text.strip():
                 raise DataFileError("the file is empty", path=path)
-            if suffix in (".csv", ".tsv"):
-                sep = "\t" if suffix == ".tsv" else ","
-                frame = pd.read_csv(io.StringIO(text), sep=sep, keep_default_na=False, dtype=object)
-            elif suffix == ".jsonl" or (suffix == ".json" and not text.lstrip().startswith("[")):
+            if suffix == ".jsonl" or (suffix == ".json" and not text.lstrip().startswith("[")):
                 frame = pd.read_json(io.StringIO(text), lines=True, dtype=False)
             else:
                 frame = pd.read_json(io.StringIO(text), dtype=False)
@@ -92,6 +105,19 @@ def read_table(path: str | Path) -> Any:
         raise DataFileError("the file has a header but no rows", path=path)
     frame.columns = [str(c).strip() for c in frame.columns]
     return frame
+
+
+def _read_csv(path: Path, sep: str) -> Any:
+    """Parsed straight from the file: no copy of the whole text is held next to the table."""
+    import pandas as pd
+
+    try:
+        return pd.read_csv(path, sep=sep, keep_default_na=False, dtype=object, encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        _read_utf8(path)  # raises a DataFileError naming the line
+        raise
+    except pd.errors.EmptyDataError:
+        raise DataFileError("the file is empty", path=path) from None
 
 
 def _read_utf8(path: Path) -> str:
@@ -143,7 +169,7 @@ def to_classification(
             path=path,
             column=text_column,
         )
-    return LabelledRows(texts, labels, str(path), dropped_text + dropped_label, notes)
+    return LabelledRows(texts, labels, str(path), dropped_text + dropped_label, notes, label_column)
 
 
 def _is_missing(value: Any) -> bool:
@@ -166,7 +192,64 @@ def _as_int(value: Any) -> int | None:
         text = value.strip()
         if text.lstrip("-").isdigit():
             return int(text)
+        number = _as_number(text)  # "1.0", as a float column saved to CSV writes it
+        if number is not None and number.is_integer():
+            return int(number)
     return None
+
+
+def _as_number(value: Any) -> float | None:
+    """A finite number given as int, float or numeric text; else None (booleans are not numbers)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        number = float(value)
+    elif isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            return None
+    else:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def check_label_kinds(splits: Sequence[LabelledRows]) -> None:
+    """Labels are class ids (whole numbers) or names: fractions and a mix of both are refused.
+
+    Fractional labels (0.5, 2.75) are a regression target, not classes; numbers mixed
+    with names ("1", "positive") mean a typo or a shifted column, not a label set.
+    """
+
+    def show(values: list[Any]) -> str:
+        return ", ".join(repr(v) if isinstance(v, str) else str(v) for v in values[:5])
+
+    all_numbers: list[Any] = []
+    all_names: list[Any] = []
+    for part in splits:
+        try:
+            distinct = list(dict.fromkeys(part.labels))
+        except TypeError:  # unhashable values (lists from JSON): judge them one by one
+            distinct = list(part.labels)
+        numbers = [v for v in distinct if _as_number(v) is not None]
+        fractions = [v for v in numbers if not _as_number(v).is_integer()]  # type: ignore[union-attr]
+        if fractions:
+            raise DataLabelError(
+                f"labels must be whole numbers (class ids) or names; {show(fractions)} "
+                "are fractional numbers, a regression target rather than classes",
+                path=part.path,
+                column=part.label_column,
+            )
+        names = [v for v in distinct if _as_number(v) is None]
+        all_numbers += numbers
+        all_names += names
+        if all_numbers and all_names:
+            raise DataLabelError(
+                f"labels mix numbers ({show(all_numbers)}) and names ({show(all_names)}); "
+                "use class ids or names, not both (a typo or a shifted column?)",
+                path=part.path,
+                column=part.label_column,
+            )
 
 
 def encode_labels(
@@ -174,11 +257,13 @@ def encode_labels(
 ) -> tuple[list[list[int]], list[str]]:
     """Labels of every split as 0..n-1 ints, and the label names.
 
+    Labels are all whole numbers or all names (see `check_label_kinds`).
     Integer labels keep their value when they fit the declared `label_names`
     (or are already 0..n-1); other integers and all names are mapped through
     their sorted order. The first split is the training split: a label that
     appears only in a later split is refused.
     """
+    check_label_kinds(splits)
     train = splits[0]
     ints = [[_as_int(v) for v in part.labels] for part in splits]
     all_int = all(i is not None for part in ints for i in part)
@@ -305,8 +390,11 @@ def load_labelled_files(
     """The whole path from files to DatasetSplits, as the file-based bundles use it."""
     parts = [train_path] + ([validation_path] if validation_path else [])
     parts += [test_path] if test_path else []
+    max_mb = params.get("max_file_mb", MAX_FILE_MB)  # 0 = no limit
     rows = [
-        to_classification(read_table(p), text_column, label_column, path=Path(p).expanduser())
+        to_classification(
+            read_table(p, max_mb=max_mb), text_column, label_column, path=Path(p).expanduser()
+        )
         for p in parts
     ]
     encoded, names = encode_labels(rows, label_names)
