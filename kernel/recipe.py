@@ -82,7 +82,11 @@ def load_recipe(path: Path) -> Recipe:
         ) from None
     if not isinstance(data, dict):
         raise RecipeError("a recipe must be a mapping", path=path)
-    data.pop("resolved", None)  # a run's recipe.yaml can be reused as a recipe
+    data.pop("resolved", None)  # a run's recipe.yaml can be reused as a recipe:
+    for kind in RECIPE_KINDS:  # keep each plugin's id and params, not where it was loaded from
+        choice = data.get(kind)
+        if isinstance(choice, dict) and "content_hash" in choice:
+            data[kind] = {k: v for k, v in choice.items() if k in ("id", "params")}
     try:
         return Recipe.model_validate(data)
     except ValidationError as exc:

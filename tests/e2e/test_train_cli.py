@@ -226,3 +226,17 @@ def test_minilm_lora_learns_rotten_tomatoes(tmp_path):
     assert results["num_train_samples"] == 2000 and results["num_eval_samples"] == 1066
     assert results["accuracy"] >= 0.75, results
     assert results["accuracy"] > results["baseline_accuracy"] + 0.15
+
+
+def test_a_runs_recipe_can_be_trained_again(trained):
+    from kernel.recipe import load_recipe
+
+    _, run_dir, _ = trained
+    recipe = load_recipe(run_dir / "recipe.yaml")
+    assert recipe.ids() == {
+        "dataset": "rotten_tomatoes",
+        "model": "bert",
+        "technique": "lora",
+        "trainer": "hf_trainer",
+    }
+    assert recipe.technique.params["r"] == 4 and recipe.trainer.params["epochs"] == 2.0

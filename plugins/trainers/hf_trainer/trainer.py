@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import math
 import os
+import signal
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -27,6 +29,13 @@ from sdk import (
 
 DEFAULT_MAX_LENGTH = 128
 INFO_FILE = "peftlab.json"
+
+
+def _interruptible() -> None:
+    """SIGINT stops training with KeyboardInterrupt (recorded by the runner; the run stays resumable),
+    even when the process inherited an ignored SIGINT from a background launcher."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _quiet_libraries() -> None:
@@ -48,6 +57,7 @@ class HFTrainer(TrainerPlugin):
         from .progress import RunProgress
 
         started = time.time()
+        _interruptible()
         _quiet_libraries()
         p = ctx.trainer.params
         progress = RunProgress(ctx.reporter, started)
