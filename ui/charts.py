@@ -23,9 +23,9 @@ def _layout(fig: go.Figure, title: str, x: str, y: str) -> go.Figure:
         title=title,
         xaxis_title=x,
         yaxis_title=y,
-        margin={"l": 50, "r": 20, "t": 50, "b": 40},
-        legend={"orientation": "h", "yanchor": "bottom", "y": -0.35},
-        height=380,
+        margin={"l": 50, "r": 20, "t": 50, "b": 20},
+        legend={"orientation": "h", "yanchor": "top", "y": -0.22},
+        height=440,
     )
     return fig
 
@@ -71,10 +71,15 @@ def accuracy_vs_trainable(rows: Sequence[Mapping[str, Any]]) -> go.Figure:
                 textposition="top center",
                 marker={"size": 14, "color": PALETTE[index % len(PALETTE)]},
                 name=str(row["run"]),
+                hovertext=[f"{row['run']}: accuracy {row['accuracy']:.3f}, "
+                           f"{row['trainable_percent']:.3g}% trainable"],
+                hoverinfo="text",
             )
         )
     _layout(fig, "Accuracy against trainable parameters", "trainable parameters (%)", "accuracy")
+    fig.update_layout(showlegend=False)  # each point is labelled with its technique
     fig.update_xaxes(type="log")
+    fig.update_yaxes(range=[0, 1.05])
     return fig
 
 
@@ -91,6 +96,27 @@ def bar(rows: Sequence[Mapping[str, Any]], column: str, title: str, unit: str) -
         )
     )
     return _layout(fig, title, "run", unit)
+
+
+def probabilities(scores: Mapping[str, float]) -> go.Figure:
+    """Horizontal bars of one prediction's class probabilities, the winner highlighted."""
+    labels = list(scores)
+    best = max(labels, key=scores.__getitem__) if labels else None
+    fig = go.Figure(
+        go.Bar(
+            x=[scores[label] for label in labels],
+            y=labels,
+            orientation="h",
+            text=[f"{scores[label]:.1%}" for label in labels],
+            marker={"color": [PALETTE[0] if label == best else "#BBBBBB" for label in labels]},
+        )
+    )
+    fig.update_layout(
+        xaxis={"range": [0, 1], "tickformat": ".0%"},
+        height=max(160, 60 * len(labels)),
+        margin={"l": 20, "r": 20, "t": 10, "b": 30},
+    )
+    return fig
 
 
 def capability_network(graph_json: Mapping[str, Any]) -> go.Figure:

@@ -24,12 +24,15 @@ from kernel.runs import RunFolder, list_runs
 
 #: set by `peftlab ui --no-entry-points`; tests use it too, to keep discovery quick
 NO_ENTRY_POINTS_ENV = "PEFTLAB_NO_ENTRY_POINTS"
+#: set by `peftlab ui --plugins-dir DIR` (os.pathsep-separated)
+PLUGIN_DIRS_ENV = "PEFTLAB_UI_PLUGIN_DIRS"
 
 
 @dataclass(frozen=True)
 class AppSettings:
     """The parts of the environment that decide which kernel this process serves."""
 
+    plugin_dirs: str
     plugin_path: str
     home: str
     runs_dir: str
@@ -38,6 +41,7 @@ class AppSettings:
     @classmethod
     def from_env(cls) -> AppSettings:
         return cls(
+            plugin_dirs=os.environ.get(PLUGIN_DIRS_ENV, ""),
             plugin_path=os.environ.get("PEFTLAB_PLUGIN_PATH", ""),
             home=os.environ.get("PEFTLAB_HOME", ""),
             runs_dir=os.environ.get("PEFTLAB_RUNS_DIR", ""),
@@ -50,6 +54,7 @@ class KernelHolder:
 
     def __init__(self, settings: AppSettings) -> None:
         config = KernelConfig(
+            plugin_dirs=[Path(p) for p in settings.plugin_dirs.split(os.pathsep) if p],
             use_entry_points=settings.use_entry_points,
             runs_dir=Path(settings.runs_dir) if settings.runs_dir else None,
         )

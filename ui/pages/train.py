@@ -196,15 +196,29 @@ def _recipe(chosen: dict[str, str], manifests: dict[str, Manifest], results: dic
     return Recipe(name=name, **choices)
 
 
-def cli_command(recipe: Recipe, saved: Path | None = None) -> str:
-    """The `peftlab train` command line that runs the same recipe."""
+def cli_command(recipe: Recipe, manifests: dict[str, Manifest], saved: Path | None = None) -> str:
+    """The `peftlab train` command line that runs the same recipe.
+
+    Without --recipe the CLI starts from the shipped default recipe, so params that
+    recipe sets are set back explicitly where this one leaves them at their defaults.
+    """
     if saved is not None:
         return f"peftlab train --recipe {shlex.quote(str(saved))}"
+    try:
+        base: Recipe | None = load_recipe(RECIPES_DIR / "default.yaml")
+    except PeftlabError:
+        base = None
     parts = ["peftlab", "train", "--name", recipe.name]
     for kind in RECIPE_KINDS:
         parts += [f"--{kind}", recipe.choice(kind).id]
     for kind in RECIPE_KINDS:
-        for name, value in recipe.choice(kind).params.items():
+        params = dict(recipe.choice(kind).params)
+        if base is not None and base.choice(kind).id == recipe.choice(kind).id:
+            specs = manifests[kind].params
+            for name in base.choice(kind).params:
+                if name not in params and name in specs:
+                    params[name] = specs[name].default
+        for name, value in params.items():
             parts += ["--set", f"{kind}.{name}={cli_value(value)}"]
     return " \\\n  ".join(_pairs(shlex.quote(p) for p in parts))
 
@@ -243,7 +257,7 @@ def _recipe_section(recipe: Recipe, manifests: dict[str, Manifest]) -> None:
     with yaml_tab:
         st.code(recipe.to_yaml(), language="yaml")
     with cli_tab:
-        st.code(cli_command(recipe), language="bash")
+        st.code(cli_command(recipe, manifests), language="bash")
         st.caption("A saved recipe runs with `peftlab train --recipe FILE`.")
     with files_tab:
         left, right = st.columns(2)
@@ -253,7 +267,7 @@ def _recipe_section(recipe: Recipe, manifests: dict[str, Manifest]) -> None:
                 target = saved_dir / recipe_file_name(recipe.name)
                 target.write_text(recipe.to_yaml(), encoding="utf-8")
                 st.success(f"saved {target}")
-                st.code(cli_command(recipe, target), language="bash")
+                st.code(cli_command(recipe, manifests, target), language="bash")
         with right:
             files = _recipe_files(saved_dir)
             if files:
