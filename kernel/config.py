@@ -15,8 +15,8 @@ SCHEMA_FILE = PROJECT_ROOT / "manifests" / "plugin.schema.json"
 
 # Higher priority wins when two bundles claim the same kind and id:
 # what the user points at explicitly beats what is installed, which beats built-ins.
-PRIORITY_EXPLICIT = 40
-PRIORITY_ENV = 30
+PRIORITY_EXPLICIT = 3000
+PRIORITY_ENV = 2000
 PRIORITY_USER = 20
 PRIORITY_PACKAGE = 10
 PRIORITY_BUILTIN = 0
@@ -56,9 +56,12 @@ class KernelConfig:
 
     def folder_sources(self) -> list[tuple[Path, str, int]]:
         """(folder, origin, priority) for every plugin folder, highest priority first."""
-        sources = [(Path(p).expanduser(), "path", PRIORITY_EXPLICIT) for p in self.plugin_dirs]
+        # Within one level the folder given first wins (priority falls by list position).
+        explicit = [Path(p).expanduser() for p in self.plugin_dirs]
+        sources = [(p, "path", PRIORITY_EXPLICIT + len(explicit) - i) for i, p in enumerate(explicit)]
         if self.use_env_path:
-            sources += [(p, "env", PRIORITY_ENV) for p in env_plugin_paths()]
+            env = env_plugin_paths()
+            sources += [(p, "env", PRIORITY_ENV + len(env) - i) for i, p in enumerate(env)]
         sources.append((self.resolved_user_dir(), "user", PRIORITY_USER))
         if self.builtin_dir is not None:
             sources.append((self.builtin_dir, "builtin", PRIORITY_BUILTIN))

@@ -183,3 +183,13 @@ TECHNIQUE_WITH_VALUE = (
     "from sdk import Technique\n\n\nclass Echo(Technique):\n    value = {value}\n\n"
     "    def apply(self, model, ctx):\n        return model\n"
 )
+
+
+def test_first_given_plugin_dir_wins(make_kernel, tmp_path: Path) -> None:
+    first, second = tmp_path / "zz_first", tmp_path / "aa_second"  # names sort the other way
+    write_bundle(first, "a", technique_manifest("same", version="1.0.0"))
+    write_bundle(second, "a", technique_manifest("same", version="2.0.0"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DuplicateBundleWarning)
+        kernel = make_kernel(first, second)
+    assert kernel.get("technique", "same").manifest.version == "1.0.0"
