@@ -196,8 +196,12 @@ class RunFolder:
             return None
 
     def latest_checkpoint(self) -> Path | None:
+        """The newest complete checkpoint. The Trainer writes trainer_state.json last, so a
+        checkpoint without it was cut short (the process was killed while saving)."""
         checkpoints = [
-            p for p in self.checkpoints_dir.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()
+            p
+            for p in self.checkpoints_dir.glob("checkpoint-*")
+            if p.name.split("-")[-1].isdigit() and (p / "trainer_state.json").is_file()
         ]
         return max(checkpoints, key=lambda p: int(p.name.split("-")[-1]), default=None)
 

@@ -91,6 +91,7 @@ def cli_env(tmp: Path, **extra: str) -> dict[str, str]:
         HF_DATASETS_OFFLINE="1",
         TOKENIZERS_PARALLELISM="false",
         COLUMNS="160",
+        OMP_NUM_THREADS="1",  # tiny models: one thread each is faster on a shared machine
     )
     env.pop("PEFTLAB_PLUGIN_PATH", None)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
