@@ -119,17 +119,23 @@ def probabilities(scores: Mapping[str, float]) -> go.Figure:
     return fig
 
 
+COLUMNS = ("technique", "model", "dataset", "trainer")  # left to right: most edges join neighbours
+LABEL_SIDE = {"technique": "middle left", "model": "top center", "dataset": "top center", "trainer": "middle right"}
+
+
 def capability_network(graph_json: Mapping[str, Any]) -> go.Figure:
-    """The capability graph as columns of nodes (dataset, model, technique, trainer) with
-    an edge for every pair that fits; hovering a node lists what does not fit and why."""
+    """The capability graph: one column of nodes per kind, a line for every pair that fits.
+
+    A node with missing packages gets a red ring; hovering a node lists what it does not
+    fit and why.
+    """
     nodes = list(graph_json.get("nodes", []))
-    columns = ("dataset", "model", "technique", "trainer")
     position: dict[str, tuple[float, float]] = {}
-    for x, kind in enumerate(columns):
+    for x, kind in enumerate(COLUMNS):
         of_kind = [n for n in nodes if n["kind"] == kind]
         for y, node in enumerate(of_kind):
-            offset = (len(of_kind) - 1) / 2
-            position[f"{kind}/{node['id']}"] = (float(x), offset - y)
+            position[f"{kind}/{node['id']}"] = (float(x), (len(of_kind) - 1) / 2 - y)
+    missing = {f"{n['kind']}/{n['id']}": list(n.get("missing") or []) for n in nodes}
     misfits: dict[str, list[str]] = {}
     edge_x: list[float | None] = []
     edge_y: list[float | None] = []
@@ -145,19 +151,22 @@ def capability_network(graph_json: Mapping[str, Any]) -> go.Figure:
                 misfits.setdefault(here, []).append(f"not {there}: {'; '.join(edge['reasons'])}")
     fig = go.Figure()
     fig.add_trace(
-        go.Scatter(x=edge_x, y=edge_y, mode="lines", line={"color": "#BBBBBB", "width": 1},
-                   hoverinfo="skip", showlegend=False)
+        go.Scatter(
+            x=edge_x, y=edge_y, mode="lines", line={"color": "rgba(120,120,120,0.25)", "width": 1},
+            hoverinfo="skip", showlegend=False,
+        )
     )
-    for kind in columns:
+    for kind in COLUMNS:
         keys = [k for k in position if k.startswith(f"{kind}/")]
-        missing = {f"{n['kind']}/{n['id']}": n.get("missing") or [] for n in nodes}
+        if not keys:
+            continue
         fig.add_trace(
             go.Scatter(
                 x=[position[k][0] for k in keys],
                 y=[position[k][1] for k in keys],
                 mode="markers+text",
                 text=[k.split("/", 1)[1] for k in keys],
-                textposition="middle right",
+                textposition=LABEL_SIDE[kind],
                 marker={
                     "size": 16,
                     "color": KIND_COLOURS[kind],
@@ -168,12 +177,14 @@ def capability_network(graph_json: Mapping[str, Any]) -> go.Figure:
                 name=kind,
             )
         )
+    tallest = max((sum(1 for n in nodes if n["kind"] == k) for k in COLUMNS), default=1)
     fig.update_layout(
-        height=max(320, 60 * max((len([n for n in nodes if n["kind"] == k]) for k in columns), default=1)),
-        margin={"l": 20, "r": 20, "t": 30, "b": 20},
-        xaxis={"visible": False, "range": [-0.3, len(columns) - 0.2]},
+        height=max(320, 42 * tallest + 80),
+        margin={"l": 10, "r": 10, "t": 10, "b": 10},
+        xaxis={"visible": False, "range": [-0.6, len(COLUMNS) - 0.4]},
         yaxis={"visible": False},
-        legend={"orientation": "h"},
+        legend={"orientation": "h", "y": 1.02, "yanchor": "bottom"},
+        plot_bgcolor="rgba(0,0,0,0)",
     )
     return fig
 

@@ -253,7 +253,7 @@ def _walk_through(page, workspace: dict[str, Path]) -> None:
     # Playground: base model against the fine-tuned one.
     open_page(page, "Playground")
     page.get_by_role("button", name="Predict").click()
-    page.get_by_text("Fine-tuned").wait_for(timeout=120_000)
+    page.get_by_role("heading", name="Fine-tuned").wait_for(timeout=120_000)
     settle(page, 1000)
     screenshot(page, workspace, "playground")
 

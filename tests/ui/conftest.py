@@ -78,7 +78,10 @@ INSTANT = {
     "api": 1,
     "entry": "trainer:Instant",
     "requires": {"tasks": ["sequence-classification"]},
-    "params": {"steps": {"type": "int", "default": 4, "min": 1, "max": 50}},
+    "params": {
+        "steps": {"type": "int", "default": 4, "min": 1, "max": 50},
+        "pause": {"type": "float", "default": 0.0, "min": 0.0, "max": 10.0, "help": "seconds per step"},
+    },
 }
 
 MODULES = {
@@ -86,13 +89,16 @@ MODULES = {
     "    def apply(self, model, ctx):\n        return model\n",
     "model": "from sdk import ModelProvider\n\n\nclass Toy(ModelProvider):\n    pass\n",
     "dataset": "from sdk import DatasetProvider\n\n\nclass ToyData(DatasetProvider):\n    pass\n",
-    "trainer": '''from sdk import TrainerPlugin
+    "trainer": '''import time
+
+from sdk import TrainerPlugin
 
 
 class Instant(TrainerPlugin):
     def run(self, ctx):
         steps = ctx.trainer.params["steps"]
         for step in range(1, steps + 1):
+            time.sleep(ctx.trainer.params.get("pause", 0.0))
             ctx.reporter.log_metrics({"step": step, "epoch": step / steps, "loss": 1.0 / step})
             ctx.reporter.set_progress(phase="training", step=step, total_steps=steps,
                                       epoch=step / steps, eta_s=0, elapsed_s=0.01 * step)

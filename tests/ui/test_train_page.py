@@ -147,3 +147,28 @@ def test_start_creates_a_run_that_finishes(train_page, ui_env):
     at.run()
     assert any(m.label == "accuracy" and m.value == "0.750" for m in at.metric)
     assert Path(runs[0] / "results.json").is_file()
+
+
+def _state(run: Path) -> str:
+    try:
+        return json.loads((run / "status.json").read_text()).get("state", "")
+    except (FileNotFoundError, json.JSONDecodeError):
+        return ""
+
+
+def test_cancel_stops_the_process_and_leaves_the_run_resumable(train_page, ui_env):
+    at = train_page
+    at.number_input(key="param:trainer:instant:pause").set_value(5.0).run()
+    at.button(key="start").click().run()
+    run = next(p for p in ui_env["runs"].iterdir() if (p / "recipe.yaml").is_file())
+    deadline = time.monotonic() + 30
+    while _state(run) != "running" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _state(run) == "running"
+    at.run()
+    at.button(key="train-run-cancel").click().run()
+    assert not at.exception
+    assert _state(run) == "interrupted"
+    at.run()
+    assert at.button(key="train-run-resume")
+    assert any("Resume continues" in w.value for w in at.warning)

@@ -29,6 +29,7 @@ def streamlit_command(state: CliState, host: str, port: int) -> list[str]:
         "--server.port", str(port),
         "--server.headless", "true",
         "--browser.gatherUsageStats", "false",
+        "--client.toolbarMode", "minimal",
     ]
     for folder, _origin, _priority in config.folder_sources():
         command += ["--server.folderWatchBlacklist", str(Path(folder).expanduser().resolve())]

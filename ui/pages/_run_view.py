@@ -38,19 +38,23 @@ def _live_run(path: str, key: str) -> None:
     rows = run.metrics()
 
     head, actions = st.columns([4, 1])
-    head.markdown(f"**{run.id}** — {_state_badge(state)}")
     with actions:
+        acted = False
         if state in LIVE_STATES:
             if st.button("Cancel", key=f"{key}-cancel", help="Stop the process; checkpoints stay for resume"):
                 st.toast(f"{run.id}: {_shared.cancel_run(run)}")
-                st.rerun(scope="fragment")
+                acted = True
         elif state in ("interrupted", "failed"):
             if st.button("Resume", key=f"{key}-resume", help="Continue from the last checkpoint"):
                 try:
                     _shared.remember_process(run, start_run(run, resume=True))
                 except PeftlabError as exc:
                     st.error(str(exc))
-                st.rerun(scope="fragment")
+                acted = True
+    if acted:
+        status = run.status()
+        state = status.get("state", "pending")
+    head.markdown(f"**{run.id}** — {_state_badge(state)}")
 
     total = progress.get("total_steps") or 0
     step = progress.get("step") or 0
