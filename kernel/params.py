@@ -16,6 +16,7 @@ from kernel.errors import ParamError
 from kernel.manifest import Manifest, ParamSpec
 
 AUTO = "auto"
+YAML_BOOL_SPELLINGS = {False: ("no", "off", "false", "n"), True: ("yes", "on", "true", "y")}
 
 
 def parse_cli_value(text: str) -> Any:
@@ -103,6 +104,10 @@ def check_value(
         return str(value)
     options = resolve_options(spec, model)
     if spec.type == "choice":
+        if isinstance(value, bool) and options is not None:
+            # YAML 1.1 reads an unquoted no/off/yes/on as a boolean: give back the option meant
+            spellings = YAML_BOOL_SPELLINGS[value]
+            value = next((o for o in options if str(o).lower() in spellings), value)
         if options is not None and value not in options:
             valid = ", ".join(str(o) for o in options)
             raise ParamError(f"{value!r} is not one of: {valid}", path=where, field=name)

@@ -226,3 +226,15 @@ def test_fp16_on_cpu_is_refused(kernel, tmp_path, tiny_models, tiny_csv_dir):
     )
     assert runner_main([str(run.path)]) == 1
     assert "fp16 needs a CUDA GPU" in run.status()["error"]
+
+
+def test_unquoted_no_on_the_command_line_means_the_option_no(kernel):
+    """`--set trainer.mixed_precision=no`: YAML reads `no` as false; the choice gets its option back."""
+    recipe = Recipe(
+        dataset=PluginChoice(id="demo"),
+        model=PluginChoice(id="minilm"),
+        technique=PluginChoice(id="lora"),
+    ).with_overrides({}, ["trainer.mixed_precision=no", "trainer.measure_baseline=no"])
+    params = resolve(recipe, kernel.snapshot, kernel.graph()).plugins["trainer"].params
+    assert params["mixed_precision"] == "no"
+    assert params["measure_baseline"] is False
