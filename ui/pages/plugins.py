@@ -36,14 +36,27 @@ def main() -> None:
         st.error(f"**{row['kind']}/{row['id']}** ({row['status']}, {row['origin']}): {row['error']}")
 
     st.subheader("Capability graph")
-    st.caption("A line joins two plugins that work together. Plugins with missing packages have a red ring.")
-    network_tab, dot_tab, text_tab = st.tabs(["Network", "Graphviz", "Why not"])
-    with network_tab:
-        st.plotly_chart(charts.capability_network(graph.to_json()), key="capability-network", width="stretch")
-    with dot_tab:
-        st.graphviz_chart(graph.to_dot(), width="stretch")
-    with text_tab:
-        st.code(graph.to_text(), language="text")
+    st.caption(
+        "A line joins two plugins that work together; hover a plugin for what it does not fit. "
+        "Plugins with missing packages have a red ring."
+    )
+    data = graph.to_json()
+    st.plotly_chart(charts.capability_network(data), key="capability-network", width="stretch")
+    misfits = [
+        {"plugin": e["source"], "not with": e["target"], "why": "; ".join(e["reasons"])}
+        for e in data["edges"]
+        if not e["ok"]
+    ]
+    misfits += [
+        {"plugin": f"{n['kind']}/{n['id']}", "not with": "(anything)", "why": "; ".join(n["missing"])}
+        for n in data["nodes"]
+        if n["missing"]
+    ]
+    with st.expander(f"What does not fit, and why ({len(misfits)})"):
+        if misfits:
+            st.dataframe(pd.DataFrame(misfits), hide_index=True, width="stretch", key="misfits")
+        else:
+            st.caption("Every plugin fits every plugin of the kinds it is combined with.")
 
     st.subheader("Details")
     keys = sorted(snapshot.bundles)
