@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -61,11 +62,21 @@ def ui_command(state: CliState, port: int, host: str) -> None:
     """Open the web app: train, compare runs, try models, browse plugins."""
     command = streamlit_command(state, host, port)
     click.echo(f"peftlab ui on http://{host}:{port}  (Ctrl-C stops it)")
+    process = subprocess.Popen(command, env=app_environment(state))
+
+    def forward(signum: int, _frame: object) -> None:  # stopping this command stops the app
+        process.send_signal(signum)
+
+    signal.signal(signal.SIGTERM, forward)
     try:
-        code = subprocess.call(command, env=app_environment(state))
-    except KeyboardInterrupt:
-        code = 0
-    raise SystemExit(code)
+        code = process.wait()
+    except KeyboardInterrupt:  # Ctrl-C reached both; give Streamlit a moment to shut down
+        try:
+            code = process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            code = process.wait()
+    raise SystemExit(0 if code in (0, -signal.SIGINT, -signal.SIGTERM) else code)
 
 
 def register(cli: click.Group) -> None:
