@@ -171,7 +171,7 @@ def select(page, label: str, option: str) -> None:
 
 
 def type_into(page, label: str, text: str) -> None:
-    field = page.get_by_label(label, exact=True)
+    field = page.get_by_label(label, exact=True).filter(visible=True)  # not a stale copy mid-rerun
     field.fill(text)
     field.press("Enter")
     settle(page)

@@ -102,7 +102,10 @@ def main() -> None:
 def _show(column: Any, title: str, prediction: Any, key: str) -> None:
     with column:
         st.subheader(title)
-        st.metric("prediction", str(prediction.label), f"{prediction.confidence:.1%} sure", delta_color="off")
+        st.metric(
+            "prediction", str(prediction.label), f"{prediction.confidence:.1%} sure",
+            delta_color="off", delta_arrow="off",
+        )
         st.plotly_chart(
             charts.probabilities(prediction.probabilities), key=f"probabilities-{key}", width="stretch"
         )
