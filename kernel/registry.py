@@ -134,8 +134,11 @@ class Change:
 
 def read_bundle(location: BundleLocation) -> Bundle:
     """Parse and validate a bundle folder without importing it."""
+    # Hash first: an edit landing after the hash changes it, so the next reload sees it;
+    # hashing after the parse could pair an old manifest with the new files' hash.
+    version_hash = content_hash(location.path)
     manifest = load_manifest(location.path / MANIFEST_FILE)
-    return Bundle(manifest, location, content_hash(location.path))
+    return Bundle(manifest, location, version_hash)
 
 
 def check_entry_exists(bundle: Bundle) -> None:
@@ -215,6 +218,15 @@ class Registry:
                     return Change("reloaded", path, old.key, generation=snap.generation)
                 check_entry_exists(bundle)
                 bundle.load()  # import the new code before it replaces working code
+                if content_hash(path) != bundle.content_hash:
+                    # An edit landed while it was read and imported: its parts may come from
+                    # two saves. That edit's own event reloads the folder again.
+                    retire_modules(f"{module_prefix(*bundle.key)}.v{bundle.content_hash[:8]}")
+                    raise PluginLoadError(
+                        "the bundle's files changed while it was loading; "
+                        "the finished edit is reloaded next",
+                        path=path / MANIFEST_FILE,
+                    )
             except PeftlabError as exc:
                 key = old.key if old is not None else _problem_key(location)
                 problems = dict(self._snapshot.problems)
