@@ -87,6 +87,8 @@ def test_upload_saves_a_sanitised_file_and_presets_the_dataset(app, ui_env):
     """The built-in csv bundle reads a local file (path, text_column, label_column params)."""
     app.run()
     app.switch_page("pages/data.py").run()
+    app.session_state["peftlab.defaults_loaded"] = False  # as if the Train page was not seen yet
+    app.session_state["peftlab.chosen_ids"] = {}
     data = b"review,stars\ngood film,pos\nbad film,neg\nfine film,pos\n"
     app.file_uploader(key="upload").upload("../../etc/evil name.csv", data, "text/csv").run()
     assert not app.exception
@@ -103,6 +105,7 @@ def test_upload_saves_a_sanitised_file_and_presets_the_dataset(app, ui_env):
     app.button(key="use-evil-name.csv").click().run()
     app.switch_page("pages/train.py").run()
     assert app.selectbox(key="choice:dataset").value == "csv"
+    assert app.selectbox(key="choice:model").value == "minilm"  # the default recipe fills the rest
     assert app.text_input(key="param:dataset:csv:path").value == str(saved)
     assert app.text_input(key="param:dataset:csv:text_column").value == "review"
     assert app.text_input(key="param:dataset:csv:label_column").value == "stars"

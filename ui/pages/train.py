@@ -116,7 +116,7 @@ def _choose_plugins(snapshot: Any, graph: Any) -> dict[str, str] | None:
 
 
 def _offer_default_recipe() -> None:
-    """On a first visit, preset the shipped default recipe when its plugins exist."""
+    """On a first visit, preset the shipped default recipe (for kinds nothing else preset)."""
     if st.session_state.get("peftlab.defaults_loaded"):
         return
     st.session_state["peftlab.defaults_loaded"] = True
@@ -303,7 +303,10 @@ def _apply_recipe(recipe: Recipe, quiet: bool = False) -> None:
         if quiet:
             return
         raise PeftlabError("not installed: " + ", ".join(missing))
+    chosen = _shared.chosen_ids()
     for kind in RECIPE_KINDS:
+        if quiet and kind in chosen:  # something preset it already (e.g. the Datasets page)
+            continue
         choice = recipe.choice(kind)
         _shared.choose(kind, choice.id)
         forms.set_values(kind, choice.id, choice.params, replace=True)
