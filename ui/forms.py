@@ -220,7 +220,7 @@ def render_params(
         raw = st.session_state.get(key, held.get(name, _to_widget_value(spec.default)))
         options[name] = widget_options(spec, model, raw)
         value = normalise(spec, raw, options[name])
-        if spec.type in ("int", "float") and raw is not None and _differs(raw, value):
+        if spec.type in ("int", "float") and _moved(raw, value):
             notes.append(f"{_label(name, spec)}: {raw} is outside the allowed range now; set to {value}")
         if key not in st.session_state or _differs(st.session_state[key], value):
             st.session_state[key] = value
@@ -253,6 +253,14 @@ def render_params(
     if result.error and not result.errors:
         st.error(result.error)
     return result
+
+
+def _moved(raw: Any, value: Any) -> bool:
+    """A held number that clamping changed (not merely cast from int to float)."""
+    try:
+        return float(raw) != float(value)
+    except (TypeError, ValueError):
+        return False
 
 
 def _differs(a: Any, b: Any) -> bool:

@@ -123,6 +123,7 @@ def test_changed_bounds_clamp_the_held_value(train_page, ui_env):
     slider = at.slider(key=SINK + "rank")
     assert slider.max == 16
     assert slider.value == 16
+    assert any("outside the allowed range now; set to 16" in c.value for c in at.caption)
     assert not at.exception
 
 
