@@ -16,7 +16,6 @@ technique only. A compare recipe is a recipe without `technique` but with
 from __future__ import annotations
 
 import shlex
-import sys
 import time
 from datetime import datetime
 from pathlib import Path
@@ -254,8 +253,34 @@ def summary_table(rows: list[Any], title: str) -> Any:
     return table
 
 
-def _command_line() -> str:
-    return "peftlab " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+def command_line(ctx: click.Context) -> str:
+    """The command that reproduces this comparison, rebuilt from the parsed options."""
+    words = ["peftlab"]
+    root = ctx.find_root().params
+    for folder in root.get("plugins_dir") or ():
+        words += ["--plugins-dir", str(folder)]
+    if root.get("no_entry_points"):
+        words.append("--no-entry-points")
+    if root.get("runs_dir"):
+        words += ["--runs-dir", str(root["runs_dir"])]
+    words.append(ctx.info_name or "compare")
+    p = ctx.params
+    if p.get("from_runs"):
+        words += ["--from-runs", *p["run_refs"]]
+    for option, key in (
+        ("--recipe", "recipe_file"),
+        ("--dataset", "dataset"),
+        ("--model", "model"),
+        ("--techniques", "techniques"),
+    ):
+        if p.get(key):
+            words += [option, str(p[key])]
+    for item in p.get("sets") or ():
+        words += ["--set", item]
+    for option, key in (("--name", "name"), ("--title", "title"), ("--out", "out_dir")):
+        if p.get(key):
+            words += [option, str(p[key])]
+    return shlex.join(words)
 
 
 @click.command("compare")
@@ -339,7 +364,7 @@ def compare_command(
             rows,
             out_dir or runs_dir / f"compare-{stamp}",
             title=title or "Technique comparison",
-            command=_command_line(),
+            command=command_line(click.get_current_context()),
         )
         console.print(summary_table(rows, f"{len(rows)} run(s)"))
         console.print(f"report: {files.markdown}")
@@ -374,7 +399,7 @@ def compare_command(
         rows,
         report_dir,
         title=title or f"Technique comparison: {base.name}",
-        command=_command_line(),
+        command=command_line(click.get_current_context()),
     )
     console.print(summary_table(rows, f"comparison {base.name}"))
     console.print(f"report: {files.markdown}")
