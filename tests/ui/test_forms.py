@@ -36,18 +36,31 @@ def test_bounded_numbers_get_a_slider_when_it_can_hold_their_values(fields, slid
 def test_numbers_are_cast_to_their_type_and_clamped():
     int_spec = spec(type="int", default=8, min=1.5, max=16.9)
     assert forms.number_bounds(int_spec) == (2, 16)
-    assert forms.clamp_number(int_spec, 100) == 16 and isinstance(forms.clamp_number(int_spec, 3.0), int)
+    assert forms.clamp_number(int_spec, 100) == 16 and isinstance(
+        forms.clamp_number(int_spec, 3.0), int
+    )
     float_spec = spec(type="float", default=0.5, min=0, max=1)
     assert forms.number_bounds(float_spec) == (0.0, 1.0)
-    assert forms.clamp_number(float_spec, 2) == 1.0 and isinstance(forms.clamp_number(float_spec, 0), float)
+    assert forms.clamp_number(float_spec, 2) == 1.0 and isinstance(
+        forms.clamp_number(float_spec, 0), float
+    )
     assert forms.clamp_number(float_spec, "junk") == 0.5
 
 
 def test_multiselect_offers_auto_model_options_and_typed_entries():
     model = Manifest.model_validate(
         {
-            "id": "m", "kind": "model", "name": "M", "version": "1", "api": 1, "entry": "model:M",
-            "model": {"architecture": "bert", "tasks": ["sequence-classification"], "attention_modules": ["q", "v"]},
+            "id": "m",
+            "kind": "model",
+            "name": "M",
+            "version": "1",
+            "api": 1,
+            "entry": "model:M",
+            "model": {
+                "architecture": "bert",
+                "tasks": ["sequence-classification"],
+                "attention_modules": ["q", "v"],
+            },
         }
     )
     targets = spec(type="multiselect", default="auto", options_from="model.attention_modules")
@@ -71,16 +84,27 @@ def test_depends_on_compares_plain_values():
 
 def test_charts_render_from_plain_rows():
     rows = [
-        {"run": "r1", "technique": "lora", "accuracy": 0.8, "trainable_percent": 0.5,
-         "train_runtime_s": 10.0, "peak_memory_mb": 100.0},
+        {
+            "run": "r1",
+            "technique": "lora",
+            "accuracy": 0.8,
+            "trainable_percent": 0.5,
+            "train_runtime_s": 10.0,
+            "peak_memory_mb": 100.0,
+        },
         {"run": "r2", "technique": "full", "accuracy": None, "trainable_percent": None},
     ]
     assert len(charts.accuracy_vs_trainable(rows).data) == 1
     assert len(charts.bar(rows, "train_runtime_s", "time", "s").data[0].x) == 1
-    curves = charts.loss_curves({"r1": [{"step": 1, "loss": 1.0}, {"step": 1, "eval_loss": 0.9}]}, log_y=True)
+    curves = charts.loss_curves(
+        {"r1": [{"step": 1, "loss": 1.0}, {"step": 1, "eval_loss": 0.9}]}, log_y=True
+    )
     assert len(curves.data) == 2 and curves.layout.yaxis.type == "log"
     graph = {
-        "nodes": [{"kind": "technique", "id": "t", "missing": ["needs x"]}, {"kind": "model", "id": "m"}],
+        "nodes": [
+            {"kind": "technique", "id": "t", "missing": ["needs x"]},
+            {"kind": "model", "id": "m"},
+        ],
         "edges": [{"source": "technique/t", "target": "model/m", "ok": False, "reasons": ["why"]}],
     }
     network = charts.capability_network(graph)
@@ -88,13 +112,17 @@ def test_charts_render_from_plain_rows():
 
 
 def test_ui_command_runs_streamlit_locally_and_keeps_plugin_folders_out_of_its_watcher(tmp_path):
-    state = CliState(plugin_dirs=[tmp_path / "mine"], use_entry_points=False, runs_dir=tmp_path / "runs")
+    state = CliState(
+        plugin_dirs=[tmp_path / "mine"], use_entry_points=False, runs_dir=tmp_path / "runs"
+    )
     command = streamlit_command(state, "127.0.0.1", 8600)
     assert command[1:4] == ["-m", "streamlit", "run"] and Path(command[4]).name == "app.py"
     flags = dict(zip(command[5::2], command[6::2], strict=False))
     assert flags["--server.address"] == "127.0.0.1" and flags["--server.port"] == "8600"
     assert flags["--server.headless"] == "true"
-    blacklisted = [command[i + 1] for i, part in enumerate(command) if part == "--server.folderWatchBlacklist"]
+    blacklisted = [
+        command[i + 1] for i, part in enumerate(command) if part == "--server.folderWatchBlacklist"
+    ]
     assert str((tmp_path / "mine").resolve()) in blacklisted
     assert any(entry.endswith("plugins") for entry in blacklisted)
     env = app_environment(state)

@@ -26,8 +26,12 @@ def _fake_run(runs: Path, name: str, technique: str, rank: int, accuracy: float)
     run.log_metrics({"step": 3, "epoch": 1.0, "eval_loss": 0.5, "eval_accuracy": accuracy})
     run.write_results(
         {
-            "accuracy": accuracy, "f1_macro": accuracy - 0.05, "trainable_percent": 0.1 * rank,
-            "train_runtime_s": 12.0, "peak_memory_mb": 300.0, "technique": technique,
+            "accuracy": accuracy,
+            "f1_macro": accuracy - 0.05,
+            "trainable_percent": 0.1 * rank,
+            "train_runtime_s": 12.0,
+            "peak_memory_mb": 300.0,
+            "technique": technique,
         }
     )
     run.set_status("completed", finished=time.time())
@@ -98,9 +102,15 @@ def test_upload_saves_a_sanitised_file_and_presets_the_dataset(app, ui_env):
     app.button(key="save_dataset").click().run()
     folder = ui_env["home"] / "data" / "datasets"
     saved = folder / "evil-name.csv"
-    assert sorted(p.name for p in folder.iterdir()) == ["evil-name.csv", "evil-name.csv.columns.json"]
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "evil-name.csv",
+        "evil-name.csv.columns.json",
+    ]
     assert saved.read_bytes() == data
-    assert json.loads((folder / "evil-name.csv.columns.json").read_text()) == {"text": "review", "label": "stars"}
+    assert json.loads((folder / "evil-name.csv.columns.json").read_text()) == {
+        "text": "review",
+        "label": "stars",
+    }
 
     app.button(key="use-evil-name.csv").click().run()
     app.switch_page("pages/train.py").run()
@@ -114,6 +124,8 @@ def test_upload_saves_a_sanitised_file_and_presets_the_dataset(app, ui_env):
 def test_upload_refuses_a_file_without_a_usable_label(app):
     app.run()
     app.switch_page("pages/data.py").run()
-    app.file_uploader(key="upload").upload("one.jsonl", b'{"text": "a", "label": 1}\n{"text": "b", "label": 1}\n').run()
+    app.file_uploader(key="upload").upload(
+        "one.jsonl", b'{"text": "a", "label": 1}\n{"text": "b", "label": 1}\n'
+    ).run()
     assert any("distinct value" in e.value for e in app.error)
     assert app.button(key="save_dataset").disabled

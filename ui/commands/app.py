@@ -25,12 +25,21 @@ def streamlit_command(state: CliState, host: str, port: int) -> list[str]:
 
     config = KernelConfig(plugin_dirs=list(state.plugin_dirs))
     command = [
-        sys.executable, "-m", "streamlit", "run", str(APP_FILE),
-        "--server.address", host,
-        "--server.port", str(port),
-        "--server.headless", "true",
-        "--browser.gatherUsageStats", "false",
-        "--client.toolbarMode", "minimal",
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(APP_FILE),
+        "--server.address",
+        host,
+        "--server.port",
+        str(port),
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+        "--client.toolbarMode",
+        "minimal",
     ]
     for folder, _origin, _priority in config.folder_sources():
         command += ["--server.folderWatchBlacklist", str(Path(folder).expanduser().resolve())]
@@ -41,7 +50,9 @@ def app_environment(state: CliState) -> dict[str, str]:
     """The app reads its configuration from the environment, like the kernel does."""
     env = dict(os.environ)
     if state.plugin_dirs:  # --plugins-dir keeps its priority over PEFTLAB_PLUGIN_PATH
-        env[PLUGIN_DIRS_ENV] = os.pathsep.join(str(Path(p).expanduser().resolve()) for p in state.plugin_dirs)
+        env[PLUGIN_DIRS_ENV] = os.pathsep.join(
+            str(Path(p).expanduser().resolve()) for p in state.plugin_dirs
+        )
     if state.runs_dir is not None:
         env["PEFTLAB_RUNS_DIR"] = str(Path(state.runs_dir).expanduser().resolve())
     if not state.use_entry_points:

@@ -41,7 +41,9 @@ def _live_run(path: str, key: str) -> None:
     with actions:
         acted = False
         if state in LIVE_STATES:
-            if st.button("Cancel", key=f"{key}-cancel", help="Stop the process; checkpoints stay for resume"):
+            if st.button(
+                "Cancel", key=f"{key}-cancel", help="Stop the process; checkpoints stay for resume"
+            ):
                 st.toast(f"{run.id}: {_shared.cancel_run(run)}")
                 acted = True
         elif state in ("interrupted", "failed"):
@@ -111,7 +113,11 @@ def _results(run: RunFolder) -> None:
         else:
             text = fmt.format(value)
         delta = None
-        if field == "accuracy" and results.get("baseline_accuracy") is not None and value is not None:
+        if (
+            field == "accuracy"
+            and results.get("baseline_accuracy") is not None
+            and value is not None
+        ):
             delta = f"{value - results['baseline_accuracy']:+.3f} vs. untrained"
         column.metric(label, text, delta)
 

@@ -66,7 +66,11 @@ def read_columns(path: Path) -> dict[str, str]:
         data = json.loads(columns_file(path).read_text())
     except (OSError, ValueError):
         return {}
-    return {k: str(v) for k, v in data.items() if k in ("text", "label")} if isinstance(data, dict) else {}
+    return (
+        {k: str(v) for k, v in data.items() if k in ("text", "label")}
+        if isinstance(data, dict)
+        else {}
+    )
 
 
 def file_dataset_plugins() -> list[Manifest]:
@@ -84,14 +88,20 @@ def main() -> None:
     folder = _shared.datasets_dir()
     plugins = file_dataset_plugins()
     if not plugins:
-        st.warning("No dataset plugin reads local files (one with path, text_column and label_column params).")
+        st.warning(
+            "No dataset plugin reads local files (one with path, text_column and label_column params)."
+        )
 
     upload = st.file_uploader("CSV or JSONL file", type=list(SUFFIXES), key="upload")
     if upload is not None:
         _upload(upload, folder, plugins)
 
     st.subheader("Saved datasets")
-    saved = sorted(p for p in folder.glob("*") if p.suffix in (".csv", ".jsonl")) if folder.is_dir() else []
+    saved = (
+        sorted(p for p in folder.glob("*") if p.suffix in (".csv", ".jsonl"))
+        if folder.is_dir()
+        else []
+    )
     if not saved:
         st.caption(f"None yet in {folder}.")
     for path in saved:
@@ -106,7 +116,12 @@ def main() -> None:
                 "Use for training",
                 key=f"use-{path.name}",
                 on_click=_use,
-                args=(plugins[0].id, str(path), meta.get("text", "text"), meta.get("label", "label")),
+                args=(
+                    plugins[0].id,
+                    str(path),
+                    meta.get("text", "text"),
+                    meta.get("label", "label"),
+                ),
             )
     message = st.session_state.pop("peftlab.data_message", None)
     if message:
@@ -131,8 +146,12 @@ def _upload(upload: object, folder: Path, plugins: list[Manifest]) -> None:
     text_guess = "text" if "text" in columns else columns[0]
     label_guess = "label" if "label" in columns else columns[-1]
     left, right = st.columns(2)
-    text_column = left.selectbox("Text column", columns, index=columns.index(text_guess), key="text_column")
-    label_column = right.selectbox("Label column", columns, index=columns.index(label_guess), key="label_column")
+    text_column = left.selectbox(
+        "Text column", columns, index=columns.index(text_guess), key="text_column"
+    )
+    label_column = right.selectbox(
+        "Label column", columns, index=columns.index(label_guess), key="label_column"
+    )
     name = st.text_input("Save as", value=sanitize_name(upload.name), key="save_name")
 
     problems = []
@@ -140,9 +159,13 @@ def _upload(upload: object, folder: Path, plugins: list[Manifest]) -> None:
         problems.append("text and label must be different columns")
     labels = table[label_column].dropna().unique()
     if len(labels) < 2:
-        problems.append(f"the label column has {len(labels)} distinct value(s); a classifier needs two or more")
+        problems.append(
+            f"the label column has {len(labels)} distinct value(s); a classifier needs two or more"
+        )
     elif len(labels) > MAX_LABELS:
-        problems.append(f"the label column has {len(labels)} distinct values; is it really the label?")
+        problems.append(
+            f"the label column has {len(labels)} distinct values; is it really the label?"
+        )
     else:
         st.caption("labels: " + ", ".join(str(v) for v in sorted(labels, key=str)[:20]))
     for problem in problems:
@@ -161,7 +184,9 @@ def _use(plugin_id: str, path: str, text_column: str, label_column: str) -> None
     """Preset the Train page: this dataset plugin, this file, these columns."""
     _shared.choose("dataset", plugin_id)
     forms.set_values(
-        "dataset", plugin_id, {"path": path, "text_column": text_column, "label_column": label_column}
+        "dataset",
+        plugin_id,
+        {"path": path, "text_column": text_column, "label_column": label_column},
     )
     st.session_state["peftlab.data_message"] = (
         f"The Train page now uses dataset '{plugin_id}' with {Path(path).name}."

@@ -70,7 +70,9 @@ def main() -> None:
     st.title("Playground")
     rows = [r for r in _shared.run_rows(_shared.runs_dir()) if r["state"] == "completed"]
     if not rows:
-        st.info("No completed runs yet. Train one on the Train page; it shows up here when it finishes.")
+        st.info(
+            "No completed runs yet. Train one on the Train page; it shows up here when it finishes."
+        )
         return
     labels = {
         r["path"]: f"{r['run']} · {r['technique']} on {r['model']} · accuracy {_fmt(r['accuracy'])}"
@@ -96,18 +98,25 @@ def main() -> None:
     left, right = st.columns(2)
     _show(left, "Base model (before training)", base_prediction, "base")
     _show(right, "Fine-tuned", tuned_prediction, "tuned")
-    st.caption(f"{time.perf_counter() - started:.2f} s (the first prediction of a run loads both models)")
+    st.caption(
+        f"{time.perf_counter() - started:.2f} s (the first prediction of a run loads both models)"
+    )
 
 
 def _show(column: Any, title: str, prediction: Any, key: str) -> None:
     with column:
         st.subheader(title)
         st.metric(
-            "prediction", str(prediction.label), f"{prediction.confidence:.1%} sure",
-            delta_color="off", delta_arrow="off",
+            "prediction",
+            str(prediction.label),
+            f"{prediction.confidence:.1%} sure",
+            delta_color="off",
+            delta_arrow="off",
         )
         st.plotly_chart(
-            charts.probabilities(prediction.probabilities), key=f"probabilities-{key}", width="stretch"
+            charts.probabilities(prediction.probabilities),
+            key=f"probabilities-{key}",
+            width="stretch",
         )
 
 

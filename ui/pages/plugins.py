@@ -33,7 +33,9 @@ def main() -> None:
         column_config={"path": st.column_config.TextColumn("path", width="large")},
     )
     for row in broken:
-        st.error(f"**{row['kind']}/{row['id']}** ({row['status']}, {row['origin']}): {row['error']}")
+        st.error(
+            f"**{row['kind']}/{row['id']}** ({row['status']}, {row['origin']}): {row['error']}"
+        )
 
     st.subheader("Capability graph")
     st.caption(
@@ -48,7 +50,11 @@ def main() -> None:
         if not e["ok"]
     ]
     misfits += [
-        {"plugin": f"{n['kind']}/{n['id']}", "not with": "(anything)", "why": "; ".join(n["missing"])}
+        {
+            "plugin": f"{n['kind']}/{n['id']}",
+            "not with": "(anything)",
+            "why": "; ".join(n["missing"]),
+        }
         for n in data["nodes"]
         if n["missing"]
     ]
@@ -62,7 +68,9 @@ def main() -> None:
     keys = sorted(snapshot.bundles)
     if not keys:
         return
-    pick = st.selectbox("Bundle", keys, format_func=lambda k: f"{k[0]} / {k[1]}", key="plugin_detail")
+    pick = st.selectbox(
+        "Bundle", keys, format_func=lambda k: f"{k[0]} / {k[1]}", key="plugin_detail"
+    )
     bundle = snapshot.bundles[pick]
     manifest = bundle.manifest
     st.markdown(f"**{manifest.name}** {manifest.version} · from `{bundle.path}` ({bundle.origin})")
@@ -78,7 +86,9 @@ def main() -> None:
                 st.caption(f"not {peer_id}: {'; '.join(reasons)}")
     with st.expander("manifest"):
         st.code(
-            yaml.safe_dump(manifest.model_dump(mode="json", exclude_defaults=True), sort_keys=False),
+            yaml.safe_dump(
+                manifest.model_dump(mode="json", exclude_defaults=True), sort_keys=False
+            ),
             language="yaml",
         )
 

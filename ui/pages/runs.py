@@ -14,8 +14,16 @@ from ui import charts
 from ui.pages import _run_view, _shared
 
 TABLE_COLUMNS = [
-    "run", "state", "technique", "model", "dataset", "accuracy", "f1_macro",
-    "trainable_percent", "train_runtime_s", "peak_memory_mb",
+    "run",
+    "state",
+    "technique",
+    "model",
+    "dataset",
+    "accuracy",
+    "f1_macro",
+    "trainable_percent",
+    "train_runtime_s",
+    "peak_memory_mb",
 ]
 
 
@@ -75,12 +83,14 @@ def _compare(rows: list[dict[str, Any]]) -> None:
         with left:
             st.plotly_chart(
                 charts.bar(finished, "train_runtime_s", "Training time", "seconds"),
-                key="cmp-time", width="stretch",
+                key="cmp-time",
+                width="stretch",
             )
         with right:
             st.plotly_chart(
                 charts.bar(finished, "peak_memory_mb", "Peak memory", "MB"),
-                key="cmp-mem", width="stretch",
+                key="cmp-mem",
+                width="stretch",
             )
 
     st.markdown("**Config diff**")

@@ -22,7 +22,12 @@ from ui.pages import _run_view, _shared
 #: the model param that says where weights come from (a hub id or a local folder)
 MODEL_SOURCE_PARAM = "name_or_path"
 HUB_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$")
-KIND_TITLES = {"dataset": "Dataset", "model": "Model", "technique": "Technique", "trainer": "Trainer"}
+KIND_TITLES = {
+    "dataset": "Dataset",
+    "model": "Model",
+    "technique": "Technique",
+    "trainer": "Trainer",
+}
 FORM_ORDER = ("technique", "model", "dataset", "trainer")
 
 
@@ -59,8 +64,16 @@ def main() -> None:
                 exclude, extra = (MODEL_SOURCE_PARAM,), {MODEL_SOURCE_PARAM: source_value}
             results[kind] = forms.render_params(manifest, model=model, exclude=exclude, extra=extra)
 
-    problems = [f"{KIND_TITLES[k]} parameter {name}: {msg}" for k in FORM_ORDER for name, msg in results[k].errors.items()]
-    problems += [f"{KIND_TITLES[k]}: {results[k].error}" for k in FORM_ORDER if results[k].error and not results[k].errors]
+    problems = [
+        f"{KIND_TITLES[k]} parameter {name}: {msg}"
+        for k in FORM_ORDER
+        for name, msg in results[k].errors.items()
+    ]
+    problems += [
+        f"{KIND_TITLES[k]}: {results[k].error}"
+        for k in FORM_ORDER
+        if results[k].error and not results[k].errors
+    ]
     if source_problem:
         problems.append(f"Model weights: {source_problem}")
     recipe = _recipe(chosen, manifests, results)
@@ -144,7 +157,10 @@ def model_source_problem(text: str) -> tuple[str | None, str | None]:
             return f"folder {text} has no config.json (not a saved model)", None
         return None, f"local folder {path.resolve()}"
     if HUB_ID_RE.match(text):
-        return None, f"hub id {text}: downloaded from the Hugging Face hub (needs network unless cached)"
+        return (
+            None,
+            f"hub id {text}: downloaded from the Hugging Face hub (needs network unless cached)",
+        )
     return f"{text!r} is neither a local folder nor a hub id like org/name", None
 
 
@@ -176,7 +192,9 @@ def _model_source(model: Manifest) -> tuple[str, str | None]:
 # recipes --------------------------------------------------------------------------------------
 
 
-def _recipe(chosen: dict[str, str], manifests: dict[str, Manifest], results: dict[str, forms.FormResult]) -> Recipe:
+def _recipe(
+    chosen: dict[str, str], manifests: dict[str, Manifest], results: dict[str, forms.FormResult]
+) -> Recipe:
     """The recipe of what is on screen: only params that differ from the manifest defaults."""
     default_name = f"{chosen['technique']}-{chosen['model']}-{chosen['dataset']}"
     if "run_name_input" not in st.session_state:
@@ -190,7 +208,9 @@ def _recipe(chosen: dict[str, str], manifests: dict[str, Manifest], results: dic
         values = results[kind].params or results[kind].values
         values = forms.absolute_paths(manifest, values)
         changed = {
-            n: v for n, v in values.items() if n in manifest.params and v != manifest.params[n].default
+            n: v
+            for n, v in values.items()
+            if n in manifest.params and v != manifest.params[n].default
         }
         choices[kind] = PluginChoice(id=chosen[kind], params=changed)
     return Recipe(name=name, **choices)
@@ -271,9 +291,16 @@ def _recipe_section(recipe: Recipe, manifests: dict[str, Manifest]) -> None:
         with right:
             files = _recipe_files(saved_dir)
             if files:
-                labels = {str(p): f"{p.name} ({'saved' if p.parent == saved_dir else 'shipped'})" for p in files}
-                pick = st.selectbox("Recipe", list(labels), format_func=labels.get, key="recipe_pick")
-                st.button("Load recipe", key="load_recipe", on_click=_load_recipe_file, args=(pick,))
+                labels = {
+                    str(p): f"{p.name} ({'saved' if p.parent == saved_dir else 'shipped'})"
+                    for p in files
+                }
+                pick = st.selectbox(
+                    "Recipe", list(labels), format_func=labels.get, key="recipe_pick"
+                )
+                st.button(
+                    "Load recipe", key="load_recipe", on_click=_load_recipe_file, args=(pick,)
+                )
             else:
                 st.caption("No saved recipes yet.")
         message = st.session_state.pop("peftlab.recipe_message", None)
@@ -298,7 +325,11 @@ def _load_recipe_file(path: str) -> None:
 def _apply_recipe(recipe: Recipe, quiet: bool = False) -> None:
     """Preset every choice and param from a recipe (before the widgets are drawn)."""
     snapshot = _shared.kernel().snapshot
-    missing = [f"{k} '{recipe.choice(k).id}'" for k in RECIPE_KINDS if recipe.choice(k).id not in snapshot.ids(k)]
+    missing = [
+        f"{k} '{recipe.choice(k).id}'"
+        for k in RECIPE_KINDS
+        if recipe.choice(k).id not in snapshot.ids(k)
+    ]
     if missing:
         if quiet:
             return
