@@ -320,6 +320,7 @@ def write_plots(rows: Sequence[ReportRow], out_dir: Path) -> list[Path]:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter
 
     done = [r for r in rows if r.completed]
     written: list[Path] = []
@@ -358,6 +359,10 @@ def write_plots(rows: Sequence[ReportRow], out_dir: Path) -> list[Path]:
         )
         ax.legend(loc="lower right", fontsize=8)
     ax.set_xscale("log")
+    plain = FuncFormatter(lambda value, _: f"{value:g}")
+    ax.xaxis.set_major_formatter(plain)
+    ax.xaxis.set_minor_formatter(plain)
+    ax.tick_params(axis="x", which="minor", labelsize=7)
     ax.set_xlabel("trainable parameters (% of the model, log scale)")
     ax.set_ylabel("validation accuracy")
     ax.set_title("Accuracy against trainable share")
