@@ -246,6 +246,39 @@ def manifest_errors(data: object, path: Path) -> list[ManifestError]:
     return []
 
 
+class UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key given twice in one mapping.
+
+    YAML calls a repeated key an error; PyYAML would keep the last value and drop the
+    first without a word (a second `params:` would silently replace the first).
+    """
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: set[object] = set()
+        for key_node, _value in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # `<<: *base` then a key of its own overrides base on purpose
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                repeated = key in seen
+                seen.add(key)
+            except TypeError:  # an unhashable key: the base class reports it
+                continue
+            if repeated:
+                raise yaml.constructor.ConstructorError(
+                    "while reading a mapping",
+                    node.start_mark,
+                    f"duplicate key '{key}'",
+                    key_node.start_mark,
+                )
+        return super().construct_mapping(node, deep=deep)
+
+
+def load_yaml(text: str) -> object:
+    """Parse YAML with the safe loader, refusing duplicate keys."""
+    return yaml.load(text, Loader=UniqueKeyLoader)
+
+
 def read_manifest_data(path: Path) -> object:
     """Read plugin.yaml with the safe loader; YAML syntax errors carry the line."""
     try:
@@ -257,7 +290,7 @@ def read_manifest_data(path: Path) -> object:
     except OSError as exc:
         raise ManifestError(f"cannot read: {exc.strerror}", path=path) from None
     try:
-        return yaml.safe_load(text)
+        return load_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None

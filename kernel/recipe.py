@@ -14,6 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from kernel.errors import IncompatibleError, PeftlabError, RecipeError
+from kernel.manifest import load_yaml
 from kernel.params import complete_params, parse_cli_value
 from kernel.registry import Bundle, Snapshot
 
@@ -70,7 +71,7 @@ class Recipe(BaseModel):
 def load_recipe(path: Path) -> Recipe:
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = load_yaml(path.read_text(encoding="utf-8"))  # safe, duplicate keys refused
     except FileNotFoundError:
         raise RecipeError("recipe file not found", path=path) from None
     except yaml.YAMLError as exc:

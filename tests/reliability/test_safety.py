@@ -67,11 +67,23 @@ UNSAFE_CALLS = {
 }
 
 
+def safe_loader_classes(path: Path) -> set[str]:
+    """Loader classes a file defines on top of the safe loader (kernel.manifest.UniqueKeyLoader)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return {
+        node.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ClassDef)
+        and any(ast.unparse(base) in SAFE_YAML_LOADERS for base in node.bases)
+    }
+
+
 def test_no_unsafe_deserialisation_anywhere() -> None:
     """YAML through the safe loader only; no pickle-based loading of files a user points at
     (the libraries' own checkpoint and adapter loading stays inside the libraries)."""
     problems = []
     for path in python_files():
+        safe_loaders = SAFE_YAML_LOADERS | safe_loader_classes(path)
         for name, node in calls(path):
             if name in UNSAFE_CALLS:
                 problems.append(f"{where(path, node)}: {name}()")
@@ -79,7 +91,7 @@ def test_no_unsafe_deserialisation_anywhere() -> None:
                 loader = [ast.unparse(k.value) for k in node.keywords if k.arg == "Loader"]
                 if len(node.args) > 1:
                     loader.append(ast.unparse(node.args[1]))
-                if not loader or loader[0] not in SAFE_YAML_LOADERS:
+                if not loader or loader[0] not in safe_loaders:
                     problems.append(f"{where(path, node)}: {name}() without SafeLoader")
     assert problems == []
 
@@ -91,6 +103,8 @@ def test_the_unsafe_call_check_catches_what_it_should(tmp_path: Path) -> None:
         "yaml.load(open('x'))\n"
         "yaml.load(open('x'), Loader=yaml.Loader)\n"
         "yaml.load(open('x'), Loader=yaml.SafeLoader)\n"
+        "class Strict(yaml.SafeLoader): pass\n"
+        "class Loose(yaml.Loader): pass\n"
         "pickle.load(open('x', 'rb'))\n"
         "torch.load('x')\n"
         "text = 'yaml.load(in a string)'\n"
@@ -98,6 +112,7 @@ def test_the_unsafe_call_check_catches_what_it_should(tmp_path: Path) -> None:
     names = [name for name, _node in calls(bad)]
     assert names.count("yaml.load") == 3 and "pickle.load" in names and "torch.load" in names
     assert "yaml.load(in a string)" not in " ".join(names)
+    assert safe_loader_classes(bad) == {"Strict"}
 
 
 # Tokenizers are JSON/text files; peft's PeftModel.from_pretrained reads
