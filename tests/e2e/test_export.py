@@ -197,3 +197,36 @@ def test_combining_with_weights_one_and_zero_gives_back_the_first_adapter(
     combined = plain_logits(tiny_models["bert"], TEXTS, out)
     first = plain_logits(tiny_models["bert"], TEXTS, made["lora_a"].adapter_dir)
     assert (combined - first).abs().max() < 1e-4
+
+
+def test_qlora_merges_into_the_dequantized_base(tmp_path, tiny_csv_dir):
+    """QLoRA: the 4-bit base is dequantized and the adapter merged in float32.
+
+    bitsandbytes quantizes in blocks of 64 values, so this model is a little wider
+    than the shared tiny ones.
+    """
+    import torch
+    from transformers import AutoModel, AutoTokenizer, BertConfig
+
+    from tests.conftest import minilm_dir
+
+    tokenizer = AutoTokenizer.from_pretrained(str(minilm_dir()))
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=len(tokenizer), hidden_size=64, num_hidden_layers=1,
+                        num_attention_heads=2, intermediate_size=128, max_position_embeddings=64)  # fmt: skip
+    model_dir = tmp_path / "bert64"
+    AutoModel.from_config(config).save_pretrained(str(model_dir))
+    tokenizer.save_pretrained(str(model_dir))
+    kernel = Kernel(
+        KernelConfig(use_entry_points=False, use_env_path=False, user_dir=tmp_path / "x")
+    )
+    kernel.discover()
+    runs_dir = tmp_path / "runs"
+    run = train(kernel, runs_dir, model_dir, tiny_csv_dir, "qlora", "q", r=4)
+    out = tmp_path / "merged"
+    done = cli(runs_dir, "export", run.id, "--merge", "--out", str(out))
+    assert done.exit_code == 0, done.output
+    assert "dequantized" in done.output
+    saved = json.loads((out / "config.json").read_text())
+    assert "quantization_config" not in saved  # a plain float model, no bitsandbytes needed
+    assert float(done.output.split("max abs diff ")[1].split()[0]) < 1e-4
