@@ -40,7 +40,9 @@ SUBLAYER_OUTPUTS = {
 
 
 class Adapter(Technique):
-    default_learning_rate = 1e-3
+    # MiniLM, 1 epoch of rotten tomatoes, batch 32, validation accuracy (x/y: two seeds):
+    # 5e-4 .78, 1e-3 .81/.79, 2e-3 .81/.80, 5e-3 .81
+    default_learning_rate = 2e-3
 
     def apply(self, model: Any, ctx: TechniqueContext) -> Any:
         return self.build(model, ctx.params, ctx)

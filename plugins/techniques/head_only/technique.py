@@ -29,7 +29,10 @@ from sdk.peft_utils import (
 
 
 class HeadOnly(Technique):
-    default_learning_rate = 3e-3
+    # MiniLM, 1 epoch of rotten tomatoes, batch 32, validation accuracy (x/y: two seeds):
+    # 1e-3 .64, 3e-3 .68, 1e-2 .69/.67, 3e-2 .70, 1e-1 .69; 1e-2 rather than 3e-2 because
+    # unfreeze_last_layers trains encoder layers with the same rate
+    default_learning_rate = 1e-2
 
     def apply(self, model: Any, ctx: TechniqueContext) -> Any:
         return self.build(model, ctx.params, ctx)

@@ -39,8 +39,9 @@ def _names(value: Any) -> list[str] | None:
 
 
 class IA3(PeftTechnique):
-    # only scaling vectors train: rates well above LoRA's suit it
-    default_learning_rate = 5e-3
+    # MiniLM, 1 epoch of rotten tomatoes, batch 32, validation accuracy (x/y: two seeds):
+    # 3e-3 .75, 1e-2 .79/.79, 3e-2 .80/.79, 1e-1 .77
+    default_learning_rate = 3e-2
 
     def targets(self, ctx: TechniqueContext) -> tuple[Any, Any]:
         """(target_modules, feedforward_modules) as peft takes them."""

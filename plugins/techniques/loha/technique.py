@@ -9,8 +9,9 @@ from sdk.peft_utils import PeftTechnique, peft_task_type
 
 
 class LoHa(PeftTechnique):
-    # an update of rank up to r^2 from rank-r factors: a LoRA-like rate suits it
-    default_learning_rate = 2e-3
+    # MiniLM, 1 epoch of rotten tomatoes, batch 32, validation accuracy (x/y: two seeds):
+    # 1e-3 .77, 2e-3 .80, 5e-3 .81/.80, 1e-2 .80
+    default_learning_rate = 5e-3
 
     def peft_config(self, model: Any, ctx: TechniqueContext) -> Any:
         from peft import LoHaConfig

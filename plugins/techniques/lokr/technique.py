@@ -9,7 +9,9 @@ from sdk.peft_utils import PeftTechnique, peft_task_type
 
 
 class LoKr(PeftTechnique):
-    default_learning_rate = 2e-3
+    # MiniLM, 1 epoch of rotten tomatoes, batch 32, validation accuracy (x/y: two seeds):
+    # 2e-3 .78, 5e-3 .79, 1e-2 .80/.80, 2e-2 .77, 5e-2 diverges (.49)
+    default_learning_rate = 1e-2
 
     def peft_config(self, model: Any, ctx: TechniqueContext) -> Any:
         from peft import LoKrConfig

@@ -57,8 +57,9 @@ SELF_ATTENTION = {"bert": "attention.self", "roberta": "attention.self", "distil
 
 
 class PrefixTuning(Technique):
-    # P-tuning v2 trains prefixes on RoBERTa/BERT with 5e-3..1e-2
-    default_learning_rate = 1e-2
+    # MiniLM, 1 epoch of rotten tomatoes, batch 32, validation accuracy (x/y: two seeds):
+    # 3e-3 .70, 1e-2 .76, 3e-2 .78/.78, 5e-2 .78, 1e-1 .76
+    default_learning_rate = 3e-2
 
     def apply(self, model: Any, ctx: TechniqueContext) -> Any:
         if ctx.task != "sequence-classification":

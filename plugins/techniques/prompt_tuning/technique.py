@@ -15,8 +15,9 @@ from sdk.peft_utils import PeftTechnique, model_name_or_path, peft_task_type, pr
 
 
 class PromptTuning(PeftTechnique):
-    # only a few thousand input embeddings train: prompt methods need high rates
-    default_learning_rate = 3e-2
+    # MiniLM, 1 epoch of rotten tomatoes, batch 32, validation accuracy (x/y: two seeds):
+    # 1e-2 .70, 3e-2 .73/.72, 1e-1 .74/.75, 3e-1 .73
+    default_learning_rate = 1e-1
 
     def peft_config(self, model: Any, ctx: TechniqueContext) -> Any:
         from peft import PromptTuningConfig, PromptTuningInit

@@ -29,6 +29,7 @@ def skip_pattern(module_name: str) -> str:
 
 
 class QLoRA(Technique):
+    # LoRA's rate: the same adapters (LoRA on MiniLM, 1 epoch of rotten tomatoes: 2e-3 gives .81)
     default_learning_rate = 2e-3
 
     def model_load_kwargs(self, ctx: TechniqueContext) -> dict[str, Any]:

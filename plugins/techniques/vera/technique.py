@@ -9,8 +9,9 @@ from sdk.peft_utils import PeftTechnique, peft_task_type
 
 
 class VeRA(PeftTechnique):
-    # only scaling vectors train: the paper uses rates several times LoRA's
-    default_learning_rate = 5e-3
+    # MiniLM, 1 epoch of rotten tomatoes, batch 32, validation accuracy (x/y: two seeds):
+    # 2e-3 .70, 5e-3 .74, 1e-2 .78/.78, 2e-2 .78/.79, 5e-2 .79
+    default_learning_rate = 2e-2
 
     def peft_config(self, model: Any, ctx: TechniqueContext) -> Any:
         from peft import VeraConfig
