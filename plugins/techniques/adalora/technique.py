@@ -7,10 +7,15 @@ while the gradients are still there. The first comes from
 `TechniqueContext.total_steps` (or the `total_steps` param); the second is the
 callback `training_callbacks` returns, which the trainer adds to its
 `transformers.Trainer`.
+
+peft also adds AdaLoRA's orthogonality penalty to the loss of every forward
+pass that has labels, evaluation included; here it is added in training mode
+only, so the evaluation loss is the task loss, as for every other technique.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from sdk import TechniqueContext, resolve_target_modules
@@ -28,7 +33,9 @@ def schedule(total_steps: int, warmup_fraction: float, final_fraction: float) ->
 
 
 class AdaLoRA(PeftTechnique):
-    default_learning_rate = 2e-3
+    # MiniLM, 1 epoch of rotten tomatoes, batch 32, validation accuracy (x/y: two seeds):
+    # 1e-3 .63, 2e-3 .67, 5e-3 .77/.76, 1e-2 .79, 2e-2 .79
+    default_learning_rate = 1e-2
 
     def total_steps(self, ctx: TechniqueContext) -> int:
         steps = ctx.params.get("total_steps") or ctx.total_steps
@@ -61,8 +68,29 @@ class AdaLoRA(PeftTechnique):
             total_step=total,
         )
 
+    def apply(self, model: Any, ctx: TechniqueContext) -> Any:
+        model = super().apply(model, ctx)
+        # peft adds the orthogonality penalty to every loss, evaluation included, which would
+        # make AdaLoRA's eval_loss incomparable with other techniques': add it in training only
+        model.peftlab_orth_reg_weight = ctx.params["orth_reg_weight"]
+        model.register_forward_pre_hook(_penalty_in_training_only)
+        return model
+
+    def save(self, model: Any, directory: Path, ctx: TechniqueContext) -> None:
+        _adapter_config(model).orth_reg_weight = model.peftlab_orth_reg_weight
+        model.save_pretrained(str(directory))
+
     def training_callbacks(self, model: Any, ctx: TechniqueContext) -> list[Any]:
         return [rank_allocation_callback(model)]
+
+
+def _adapter_config(model: Any) -> Any:
+    return model.peft_config[model.active_adapter]
+
+
+def _penalty_in_training_only(model: Any, args: Any) -> None:
+    weight = model.peftlab_orth_reg_weight if model.training else 0.0
+    _adapter_config(model).orth_reg_weight = weight
 
 
 def rank_allocation_callback(model: Any) -> Any:

@@ -266,3 +266,9 @@ def tiny_model(tokenizer: Any) -> Callable[..., Any]:
         return build_tiny(arch, len(tokenizer), wide)
 
     return build
+
+
+@pytest.fixture
+def technique_bundle() -> Callable[[str], tuple[Any, Any]]:
+    """`technique_bundle(id)`: (manifest, instance of the entry class) of a technique bundle."""
+    return load_bundle

@@ -60,3 +60,24 @@ def test_callback_prunes_ranks_to_the_budget(make_setup):
     kept = sum(sum(mask) for mask in config.rank_pattern.values())
     layers = len(config.rank_pattern)
     assert kept <= 2 * layers < 4 * layers
+
+
+def test_the_penalty_is_added_in_training_only(make_setup, tmp_path):
+    import json
+
+    import torch
+
+    setup = make_setup("adalora", "distilbert", {"orth_reg_weight": 0.5}, total_steps=10)
+    model = setup.technique.apply(setup.fresh_base(), setup.ctx)
+    with torch.no_grad():
+        task_loss = torch.nn.functional.cross_entropy(setup.logits(model), setup.labels)
+        model.eval()
+        eval_loss = model(**setup.batch, labels=setup.labels).loss
+        model.train()
+        torch.manual_seed(0)
+        train_loss = model(**setup.batch, labels=setup.labels).loss
+    torch.testing.assert_close(eval_loss, task_loss)
+    assert train_loss > eval_loss + 0.01
+    model.eval()
+    setup.technique.save(model, tmp_path, setup.ctx)
+    assert json.loads((tmp_path / "adapter_config.json").read_text())["orth_reg_weight"] == 0.5
