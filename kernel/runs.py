@@ -168,9 +168,13 @@ class RunFolder:
 
     # metrics and results -----------------------------------------------------
     def log_metrics(self, record: dict[str, Any]) -> None:
-        line = json.dumps({"time": time.time(), **record}, default=float)
-        with open(self.path / "metrics.jsonl", "a", encoding="utf-8") as handle:
-            handle.write(line + "\n")
+        line = json.dumps({"time": time.time(), **record}, default=float) + "\n"
+        with open(self.path / "metrics.jsonl", "a+b") as handle:
+            if handle.tell() > 0:
+                handle.seek(-1, os.SEEK_END)
+                if handle.read(1) != b"\n":  # a line cut by a kill: do not glue onto it
+                    line = "\n" + line
+            handle.write(line.encode("utf-8"))
             handle.flush()
 
     def metrics(self) -> list[dict[str, Any]]:

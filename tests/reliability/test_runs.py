@@ -216,3 +216,14 @@ def test_a_reader_never_sees_a_partial_file(tmp_path: Path) -> None:
     assert not broken
     assert seen == sorted(seen) and len(seen) > 0  # always a whole file, never an older one
     assert [p.name for p in tmp_path.iterdir()] == ["status.json"]
+
+
+def test_a_metrics_line_cut_by_a_kill_is_skipped_and_the_rest_kept(tmp_path: Path) -> None:
+    run = RunFolder.create(tmp_path, "cut-line")
+    for step in (1, 2):
+        run.log_metrics({"step": step, "loss": 0.5})
+    with open(run.path / "metrics.jsonl", "a", encoding="utf-8") as handle:
+        handle.write('{"time": 1, "step": 3, "lo')  # the process died mid-line
+    assert [r["step"] for r in run.metrics()] == [1, 2]
+    run.log_metrics({"step": 3, "loss": 0.4})  # a resumed run appends after the cut
+    assert [r["step"] for r in run.metrics()] == [1, 2, 3]
