@@ -78,7 +78,10 @@ def test_lora_run_writes_results_metrics_progress_and_adapter(
         100 * results["trainable_params"] / results["total_params"]
     )
     assert 0.0 <= results["accuracy"] <= 1.0 and results["baseline_accuracy"] is not None
-    assert results["peak_memory_kind"] == "rss" and results["peak_memory_mb"] > 50
+    import torch
+
+    assert results["peak_memory_kind"] == ("cuda" if torch.cuda.is_available() else "rss")
+    assert results["peak_memory_mb"] > 0
     assert results["train_tokens_per_s"] > 0 and results["inference_samples_per_s"] > 0
     assert 0 < results["adapter_size_mb"] < results["model_footprint_mb"]
     assert results["label_names"] == ["negative", "positive"]
