@@ -114,7 +114,20 @@ def main(argv: list[str] | None = None) -> int:
     if main_process:
         run.write_results(results)
         run.set_status("completed", finished=time.time())
+    _leave_process_group()
     return 0
+
+
+def _leave_process_group() -> None:
+    """Under torchrun / accelerate launch: wait until rank 0 has written the run's files, then
+    close the process group (torch warns about a group left open at exit)."""
+    torch = sys.modules.get("torch")  # the kernel does not import torch itself
+    if torch is None:
+        return
+    dist = torch.distributed
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
 
 
 if __name__ == "__main__":

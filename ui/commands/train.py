@@ -58,6 +58,12 @@ LOG_TAIL_LINES = 30
 @click.option(
     "--detach", is_flag=True, help="Start the run and return; follow it with `peftlab runs`."
 )
+@click.option(
+    "--prepare-only",
+    is_flag=True,
+    help="Write the run folder and print it without training; start it yourself with "
+    "torchrun / accelerate launch -m kernel.runner RUN_DIR.",
+)
 @pass_state
 def train_command(
     state: CliState,
@@ -71,6 +77,7 @@ def train_command(
     resume_ref: str | None,
     nproc: int,
     detach: bool,
+    prepare_only: bool,
 ) -> None:
     """Train a dataset x model x technique recipe; prints progress and a metrics table."""
     from kernel.jobs import start_run
@@ -78,6 +85,8 @@ def train_command(
     kernel = state.kernel()
     runs_dir = kernel.config.resolved_runs_dir()
     if resume_ref:
+        if prepare_only:
+            fail("--prepare-only makes a new run folder; a stopped run already has one")
         if recipe_file or dataset or model or technique or trainer or sets or name:
             fail(
                 "--resume continues a run exactly as it was recorded; drop --recipe/--set/--name and the ids"
@@ -93,6 +102,10 @@ def train_command(
         run = _prepare(
             kernel, recipe_file, dataset, model, technique, trainer, sets, name, runs_dir
         )
+        if prepare_only:
+            # the folder alone on stdout, for scripts: RUN_DIR=$(peftlab train --prepare-only)
+            click.echo(str(run.path))
+            return
         click.echo(f"run {run.id}  ({run.path})")
         resume = False
     try:

@@ -11,26 +11,42 @@ import numpy as np
 
 
 def classification_metrics(eval_pred: Any) -> dict[str, float]:
-    """Accuracy and macro-F1 from a transformers EvalPrediction (predictions already argmax-ed)."""
+    """Accuracy and macro-F1 from a transformers EvalPrediction (predictions already argmax-ed),
+    and the mean loss when `logits_to_classes` kept each example's loss."""
     from sklearn.metrics import accuracy_score, f1_score
 
     predictions, labels = eval_pred.predictions, eval_pred.label_ids
+    losses = None
     if isinstance(predictions, tuple):
+        if len(predictions) == 2 and np.ndim(predictions[1]) == 1:
+            losses = np.asarray(predictions[1])
         predictions = predictions[0]
     predictions = np.asarray(predictions)
     if predictions.ndim > 1:
         predictions = predictions.argmax(-1)
-    return {
+    metrics = {
         "accuracy": float(accuracy_score(labels, predictions)),
         "f1_macro": float(f1_score(labels, predictions, average="macro", zero_division=0)),
+        "examples": len(labels),  # scored once each, also when several processes evaluate
     }
+    if losses is not None and len(losses) == len(labels):
+        # the Trainer's own eval loss averages per-batch means, and under DDP counts the
+        # examples a sampler repeats to even out the shards; this one is per example, exact
+        metrics["loss"] = float(losses.mean())
+    return metrics
 
 
 def logits_to_classes(logits: Any, labels: Any) -> Any:
-    """Keep only the predicted class per example, so evaluation does not hold every logit."""
+    """Keep only the predicted class per example (and its loss, when labels are known), so
+    evaluation does not hold every logit."""
+    import torch.nn.functional as F
+
     if isinstance(logits, tuple):
         logits = logits[0]
-    return logits.argmax(-1)
+    classes = logits.argmax(-1)
+    if labels is None or logits.ndim != 2 or labels.shape != classes.shape:
+        return classes
+    return classes, F.cross_entropy(logits.float(), labels.long(), reduction="none")
 
 
 def peak_memory() -> tuple[float, str]:

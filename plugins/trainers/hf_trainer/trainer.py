@@ -53,7 +53,7 @@ class HFTrainer(TrainerPlugin):
         import transformers
         from transformers import DataCollatorWithPadding, Trainer
 
-        from . import measures
+        from . import distributed, measures
         from .progress import RunProgress
 
         started = time.time()
@@ -106,13 +106,16 @@ class HFTrainer(TrainerPlugin):
 
         train_set = _tokenize(splits.train, tokenizer, max_length)
         eval_set = _tokenize(splits.validation, tokenizer, max_length)
+        collator = DataCollatorWithPadding(tokenizer)
+        if args.world_size > 1:
+            args.ddp_find_unused_parameters = _find_unused(p, model, train_set, collator)
         trainer = Trainer(
             model=model,
             args=args,
             train_dataset=train_set,
             eval_dataset=eval_set,
             processing_class=tokenizer,
-            data_collator=DataCollatorWithPadding(tokenizer),
+            data_collator=collator,
             compute_metrics=measures.classification_metrics,
             preprocess_logits_for_metrics=measures.logits_to_classes,
             callbacks=[progress, *technique.training_callbacks(model, tctx)],
@@ -122,6 +125,8 @@ class HFTrainer(TrainerPlugin):
         if p.get("measure_baseline", True):
             progress.report("baseline")
             baseline = trainer.evaluate(metric_key_prefix="baseline")
+            if args.world_size > 1:
+                distributed.rewrap_after_evaluation(trainer)
 
         resume = str(ctx.resume_from) if ctx.resume_from else None
         train_result = trainer.train(resume_from_checkpoint=resume)
@@ -138,6 +143,11 @@ class HFTrainer(TrainerPlugin):
             adapter_bytes = _save(ctx, trainer.model, tokenizer, tctx, label_names, max_length)
 
         peak_mb, peak_kind = measures.peak_memory()
+        # every rank holds its own copy of the model: the largest process is what a machine must fit
+        peak_mb = distributed.max_across_ranks(peak_mb)
+        rank, world = distributed.world()
+        if world > 1:  # one line per process in the log: every rank took part
+            print(f"rank {rank} of {world}: trained {state.global_step} steps", flush=True)
         metrics = train_result.metrics
         runtime = float(metrics.get("train_runtime") or (time.time() - started))
         tokens = metrics.get("train_tokens_per_second")
@@ -159,13 +169,16 @@ class HFTrainer(TrainerPlugin):
             "train_tokens_per_s": tokens,
             "peak_memory_mb": peak_mb,
             "peak_memory_kind": peak_kind,
+            "peak_memory_scope": "process" if args.world_size == 1 else "largest process",
             "model_footprint_mb": footprint_bytes(trainer.model) / 2**20,
             "adapter_size_mb": adapter_bytes / 2**20,
             "inference_samples_per_s": final.get("eval_samples_per_second"),
             "global_step": state.global_step,
             "epochs": state.epoch,
             "num_train_samples": len(train_set),
-            "num_eval_samples": len(eval_set),
+            # what the evaluation actually scored (under DDP, gathered over ranks without the
+            # examples a sampler repeats to even out the shards)
+            "num_eval_samples": int(final.get("eval_examples", len(eval_set))),
             "learning_rate": learning_rate,
             "label_names": label_names,
             "technique": ctx.technique.id,
@@ -173,6 +186,7 @@ class HFTrainer(TrainerPlugin):
             "dataset": ctx.dataset.id,
             "max_length": max_length,
             "world_size": args.world_size,
+            "ddp_find_unused_parameters": args.ddp_find_unused_parameters,
             "device": str(args.device),
             "resumed_from": resume,
             "data_notes": list(splits.notes),
@@ -182,6 +196,24 @@ class HFTrainer(TrainerPlugin):
             results["gpu"] = torch.cuda.get_device_name(0)
         progress.report("done", state)
         return results
+
+
+def _find_unused(p: dict[str, Any], model: Any, train_set: Any, collator: Any) -> bool:
+    """DDP's find_unused_parameters: the recipe's choice, or (auto) whether a probe step leaves
+    a trainable parameter without a gradient. Off saves a graph traversal on every step."""
+    from . import distributed
+
+    choice = p.get("ddp_find_unused_parameters", "auto")
+    if choice in ("always", "never"):
+        return choice == "always"
+    device = next(model.parameters()).device
+    unused = distributed.unused_trainable_parameters(
+        model, distributed.probe_batch(train_set, collator, device)
+    )
+    if unused:
+        shown = ", ".join(unused[:5]) + (" ..." if len(unused) > 5 else "")
+        print(f"ddp: {len(unused)} trainable parameters get no gradient ({shown})", flush=True)
+    return bool(unused)
 
 
 def planned_steps(num_examples: int, args: Any) -> int:
@@ -236,6 +268,10 @@ def _training_arguments(ctx: RunContext, p: dict[str, Any], learning_rate: float
         train_sampling_strategy="group_by_length" if p.get("group_by_length", True) else "random",
         length_column_name="length",
         include_num_input_tokens_seen="non_padding",
+        # classification heads return a per-batch mean and ignore num_items_in_batch; averaging
+        # "tokens across devices" would multiply that mean by the number of processes
+        average_tokens_across_devices=ctx.dataset_section.get("task", "sequence-classification")
+        != "sequence-classification",
         label_names=["labels"],
         fp16=precision == "fp16",
         bf16=precision == "bf16",
@@ -243,6 +279,9 @@ def _training_arguments(ctx: RunContext, p: dict[str, Any], learning_rate: float
         disable_tqdm=True,
         dataloader_num_workers=0,
         dataloader_pin_memory=torch.cuda.is_available(),
+        # without this, accelerate sees no device under torchrun on a CPU-only machine and
+        # every process trains alone; with it, the processes form one gloo group (DDP)
+        use_cpu=not torch.accelerator.is_available(),
     )
 
 
