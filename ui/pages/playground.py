@@ -1,4 +1,9 @@
-"""Playground: type a text and see the base model and a fine-tuned run predict side by side."""
+"""Playground: type a text and see the base model and a fine-tuned run answer side by side.
+
+Classifier runs show each class's probability; runs that generate text (causal-lm,
+seq2seq) show what each model writes. Models come from ui/inference.py, the code
+behind `peftlab predict`, and stay loaded per run (st.cache_resource).
+"""
 
 from __future__ import annotations
 
@@ -16,6 +21,7 @@ from ui import charts
 from ui.pages import _shared
 
 EXAMPLE = "A gripping, beautifully acted film."
+GENERATION_TASKS = ("causal-lm", "seq2seq")
 
 
 @contextmanager
@@ -34,36 +40,62 @@ def _quiet_loading() -> Iterator[None]:
         logging.enable_progress_bar()
 
 
-def base_classifier(run: RunFolder) -> Any:
-    """The run's base model before training: built like the run built it, with the run's
-    seed, so its new classification head starts where the run's started."""
+def _base_model(run: RunFolder, task: str, labels: list[str]) -> Any:
+    """The run's base model before training, built the way the run built it, with the
+    run's seed (so a new classification head starts where the run's started)."""
     import transformers
 
     from kernel.runner import load_plugin
     from sdk.hf import load_base_model
-    from ui.inference import Classifier, run_info
 
-    info = run_info(run)
     record = run.recipe()
     transformers.set_seed(int(record.get("trainer", {}).get("params", {}).get("seed", 42)))
-    labels = list(info["label_names"])
     with _quiet_loading():
         loaded, _ = load_base_model(
             load_plugin("model", record["model"]),
             load_plugin("technique", record["technique"]),
-            info["task"],
+            task,
             labels,
         )
-    return Classifier(loaded.model, loaded.tokenizer, labels, int(info.get("max_length") or 128))
+    return loaded
+
+
+def run_task(run: RunFolder) -> str:
+    from ui.inference import run_info
+
+    return str(run_info(run).get("task") or "sequence-classification")
 
 
 @st.cache_resource(show_spinner="Loading the base and the fine-tuned model ...", max_entries=4)
 def classifiers(run_path: str, finished: float) -> tuple[Any, Any]:
-    """(base, fine-tuned) of one run, loaded once and kept; `finished` renews them after a resume."""
-    from ui.inference import load_classifier
+    """(base, fine-tuned) classifiers of one run; `finished` renews them after a resume."""
+    from ui.inference import Classifier, load_classifier, run_info
 
     run = RunFolder(Path(run_path))
-    return base_classifier(run), load_classifier(run)
+    info = run_info(run)
+    labels = list(info["label_names"])
+    loaded = _base_model(run, info["task"], labels)
+    base = Classifier(loaded.model, loaded.tokenizer, labels, int(info.get("max_length") or 128))
+    return base, load_classifier(run)
+
+
+@st.cache_resource(show_spinner="Loading the base and the fine-tuned model ...", max_entries=2)
+def generators(run_path: str, finished: float) -> tuple[Any, Any]:
+    """(base, fine-tuned) text generators of one run."""
+    from ui import inference
+
+    run = RunFolder(Path(run_path))
+    tuned = inference.load_generator(run)
+    loaded = _base_model(run, tuned.task, [])
+    base = inference.Generator(
+        loaded.model,
+        tuned.tokenizer,
+        tuned.task,
+        template=tuned.template,
+        max_length=tuned.max_length,
+        max_new_tokens=tuned.max_new_tokens,
+    )
+    return base, tuned
 
 
 def main() -> None:
@@ -79,45 +111,60 @@ def main() -> None:
         for r in rows
     }
     run_path = st.selectbox("Run", list(labels), format_func=labels.get, key="playground_run")
+    run = RunFolder(Path(run_path))
+    try:
+        task = run_task(run)
+    except PeftlabError as exc:
+        st.warning(f"this run has no model to load: {exc.message}")
+        return
     text = st.text_area("Text", value=EXAMPLE, key="playground_text", height=100)
-    clicked = st.button("Predict", type="primary", key="predict")
-    if clicked:
+    if st.button("Predict", type="primary", key="predict"):
         st.session_state["peftlab.playground"] = (run_path, text)
     if st.session_state.get("peftlab.playground") != (run_path, text) or not text.strip():
-        st.caption("Predict labels the text with the base model and the fine-tuned one.")
+        st.caption("Predict runs the text through the base model and the fine-tuned one.")
         return
 
-    run = RunFolder(Path(run_path))
     started = time.perf_counter()
+    finished = float(run.status().get("finished") or 0)
     try:
-        base, tuned = classifiers(run_path, float(run.status().get("finished") or 0))
-        base_prediction, tuned_prediction = base.predict([text])[0], tuned.predict([text])[0]
-    except (PeftlabError, OSError, ValueError, RuntimeError, ImportError) as exc:
-        st.error(f"cannot predict with run {run.id}: {exc}")
+        if task in GENERATION_TASKS:
+            base, tuned = generators(run_path, finished)
+            answers = (base.generate([text])[0], tuned.generate([text])[0])
+        else:
+            base, tuned = classifiers(run_path, finished)
+            answers = (base.predict([text])[0], tuned.predict([text])[0])
+    except (PeftlabError, OSError, ValueError, RuntimeError, ImportError, AttributeError) as exc:
+        st.error(f"cannot run the models of {run.id}: {exc}")
         return
     left, right = st.columns(2)
-    _show(left, "Base model (before training)", base_prediction, "base")
-    _show(right, "Fine-tuned", tuned_prediction, "tuned")
+    for column, title, answer, key in (
+        (left, "Base model (before training)", answers[0], "base"),
+        (right, "Fine-tuned", answers[1], "tuned"),
+    ):
+        with column:
+            st.subheader(title)
+            if isinstance(answer, str):
+                st.text(answer or "(nothing)")
+            else:
+                _prediction(answer, key)
     st.caption(
-        f"{time.perf_counter() - started:.2f} s (the first prediction of a run loads both models)"
+        f"{time.perf_counter() - started:.2f} s (the first call for a run loads both models)"
     )
 
 
-def _show(column: Any, title: str, prediction: Any, key: str) -> None:
-    with column:
-        st.subheader(title)
-        st.metric(
-            "prediction",
-            str(prediction.label),
-            f"{prediction.confidence:.1%} sure",
-            delta_color="off",
-            delta_arrow="off",
-        )
-        st.plotly_chart(
-            charts.probabilities(prediction.probabilities),
-            key=f"probabilities-{key}",
-            width="stretch",
-        )
+def _prediction(prediction: Any, key: str) -> None:
+    st.metric(
+        "prediction",
+        str(prediction.label),
+        f"{prediction.confidence:.1%} sure",
+        delta_color="off",
+        delta_arrow="off",
+    )
+    st.plotly_chart(
+        charts.probabilities(prediction.probabilities),
+        key=f"probabilities-{key}",
+        width="stretch",
+    )
 
 
 def _fmt(value: Any) -> str:
