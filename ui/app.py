@@ -10,6 +10,8 @@ from pathlib import Path
 
 import streamlit as st
 
+from ui.pages import _shared
+
 HERE = Path(__file__).resolve().parent
 
 st.set_page_config(page_title="peftlab", page_icon=":material/tune:", layout="wide")
@@ -24,4 +26,6 @@ PAGES = [
     st.Page(HERE / "pages" / "plugins.py", title="Plugins", icon=":material/extension:"),
 ]
 
-st.navigation(PAGES).run()
+page = st.navigation(PAGES)
+_shared.sidebar_status()
+page.run()

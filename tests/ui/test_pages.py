@@ -50,6 +50,7 @@ def test_plugins_page_lists_bundles_errors_and_the_graph(app, ui_env):
     assert sink["status"] == "ok" and sink["origin"] == "env"
     assert any("broken" in e.value and "not valid YAML" in e.value for e in app.error)
     assert app.get("plotly_chart")  # the capability network
+    assert "hot reload on" in app.sidebar.caption[0].value
     misfits = app.dataframe[1].value
     assert "architecture toy not supported" in " ".join(misfits["why"])
 

@@ -60,7 +60,13 @@ class KernelHolder:
         )
         self.kernel = Kernel(config)
         self.kernel.discover()
-        self.watching = _start_watching(self.kernel)
+        self.watch_problem: str | None = None
+        try:
+            self.kernel.start_watching()
+            self.watching = True
+        except Exception as exc:  # no watcher (e.g. inotify limits): rescan on every rerun
+            self.watching = False
+            self.watch_problem = f"{type(exc).__name__}: {exc}"
         self._lock = threading.Lock()
 
     def current(self) -> Kernel:
@@ -71,18 +77,6 @@ class KernelHolder:
         return self.kernel
 
 
-def _start_watching(kernel: Kernel) -> bool:
-    start = getattr(kernel, "start_watching", None)
-    if not callable(start):
-        return False
-    try:
-        start()
-    except Exception as exc:  # no watcher: fall back to a rescan per rerun, and say so
-        st.session_state["watch_error"] = f"hot reload is off: {exc}"
-        return False
-    return True
-
-
 @st.cache_resource(show_spinner=False)
 def _holder(settings: AppSettings) -> KernelHolder:
     return KernelHolder(settings)
@@ -91,6 +85,16 @@ def _holder(settings: AppSettings) -> KernelHolder:
 def kernel() -> Kernel:
     """The process-wide kernel for the current environment (PEFTLAB_* variables)."""
     return _holder(AppSettings.from_env()).current()
+
+
+def sidebar_status() -> None:
+    """One line under the page list: how many plugins, and how changes to them arrive."""
+    holder = _holder(AppSettings.from_env())
+    count = len(holder.kernel.snapshot.bundles)
+    if holder.watching:
+        st.sidebar.caption(f"{count} plugins · hot reload on")
+    else:
+        st.sidebar.caption(f"{count} plugins · rescanned on every click ({holder.watch_problem})")
 
 
 def runs_dir() -> Path:
