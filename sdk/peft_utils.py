@@ -113,7 +113,6 @@ class SavedTechnique:
     task: str
     architecture: str
     tensors: list[str] = field(default_factory=list)
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def save_trainable(
@@ -123,7 +122,6 @@ def save_trainable(
     technique: str,
     ctx: TechniqueContext,
     params: dict[str, Any],
-    extra: dict[str, Any] | None = None,
 ) -> SavedTechnique:
     """Write the model's trainable parameters and a JSON description to `directory`.
 
@@ -146,7 +144,6 @@ def save_trainable(
         task=ctx.task,
         architecture=ctx.facts.architecture,
         tensors=sorted(state),
-        extra=dict(extra or {}),
     )
     save_file(
         state, str(directory / WEIGHTS_FILE), metadata={"format": "pt", "technique": technique}
