@@ -21,7 +21,7 @@ from kernel.params import complete_params
 from kernel.registry import read_bundle
 from sdk import DatasetContext
 from sdk.data import DataFileError, DataLabelError
-from tests.reliability.helpers import REPO_ROOT, cli_env
+from tests.reliability.builders import REPO_ROOT, cli_env
 
 CSV_BUNDLE = REPO_ROOT / "plugins" / "datasets" / "csv"
 TEXTS = ["good film", "bad film", "great", "awful", "fine", "poor", "lovely", "dull"] * 3

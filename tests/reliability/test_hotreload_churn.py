@@ -23,7 +23,7 @@ EDITS = 200
 DEBOUNCE = 0.02
 MODULE = """from sdk import Technique
 
-from .helper import TAG
+from .words import TAG
 
 
 class T(Technique):
@@ -32,7 +32,7 @@ class T(Technique):
     def apply(self, model, ctx):
         return (self.VALUE, TAG, model)
 """
-HELPER = 'TAG = "edit {n}"\n'
+WORDS = 'TAG = "edit {n}"\n'
 BROKEN_MODULE = "from sdk import Technique\n\nclass T(Technique:\n"
 
 
@@ -50,18 +50,18 @@ def manifest_text(n: int, *, valid: bool = True) -> str:
 
 
 class Disk:
-    """Every state the bundle folder was in: (manifest version, module VALUE, helper TAG).
+    """Every state the bundle folder was in: (manifest version, module VALUE, words.py TAG).
 
     One save writes three files, so a reader may meet a folder between two of them;
     what it must never publish is a mix that was never on disk (a torn read).
     """
 
     def __init__(self) -> None:
-        self.current: dict[str, object] = {"manifest": "1.0.0", "module": 0, "helper": "edit 0"}
+        self.current: dict[str, object] = {"manifest": "1.0.0", "module": 0, "words": "edit 0"}
         self.states = {self.state()}
 
     def state(self) -> tuple:
-        return (self.current["manifest"], self.current["module"], self.current["helper"])
+        return (self.current["manifest"], self.current["module"], self.current["words"])
 
     def wrote(self, part: str, value: object) -> None:
         self.current[part] = value
@@ -69,10 +69,10 @@ class Disk:
 
 
 def write_edit(folder: Path, n: int, kind: str = "valid", disk: Disk | None = None) -> None:
-    """One save of the bundle: helper, module, manifest (the order a copy would use)."""
+    """One save of the bundle: words.py, module, manifest (the order a copy would use)."""
     disk = disk or Disk()
-    (folder / "helper.py").write_text(HELPER.format(n=n), encoding="utf-8")
-    disk.wrote("helper", f"edit {n}")
+    (folder / "words.py").write_text(WORDS.format(n=n), encoding="utf-8")
+    disk.wrote("words", f"edit {n}")
     module = BROKEN_MODULE if kind == "syntax" else MODULE.format(n=n)
     (folder / "technique.py").write_text(module, encoding="utf-8")
     disk.wrote("module", None if kind == "syntax" else n)
@@ -244,7 +244,7 @@ def test_an_edit_during_the_import_is_not_published(
     def import_then_edit(manifest, path, version_hash):  # noqa: ANN001, ANN202
         entry = real_import(manifest, path, version_hash)
         monkeypatch.setattr(registry_module, "import_entry", real_import)
-        (folder / "helper.py").write_text(HELPER.format(n=2))  # edit 2 begins
+        (folder / "words.py").write_text(WORDS.format(n=2))  # edit 2 begins
         return entry
 
     write_edit(folder, 1)

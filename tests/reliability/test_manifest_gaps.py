@@ -15,7 +15,7 @@ from kernel.errors import ManifestError, RecipeError
 from kernel.manifest import load_manifest
 from kernel.recipe import load_recipe
 from kernel.registry import DuplicateBundleWarning, describe_status
-from tests.reliability.helpers import kernel_for, technique_bundle
+from tests.reliability.builders import kernel_for, technique_bundle
 
 ECHO = "from sdk import Technique\n\n\nclass T(Technique):\n    def apply(self, model, ctx):\n        return model\n"
 

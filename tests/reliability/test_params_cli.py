@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.reliability.helpers import cli_env
+from tests.reliability.builders import cli_env
 
 CASES = {
     "wrong type": (["--set", "technique.r=four"], "[technique.r]: expected an integer, got str 'four'"),

@@ -10,7 +10,7 @@ import pytest
 from kernel.jobs import prepare_run, start_run
 from kernel.recipe import resolve
 from kernel.runner import main as runner_main
-from tests.reliability.helpers import kernel_for, technique_bundle, tiny_recipe
+from tests.reliability.builders import kernel_for, technique_bundle, tiny_recipe
 
 WRONG_ENTRIES = [
     (

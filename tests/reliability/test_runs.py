@@ -14,7 +14,7 @@ import pytest
 
 from kernel import runs as runs_module
 from kernel.runs import RunFolder, atomic_write_json
-from tests.reliability.helpers import peftlab, technique_bundle
+from tests.reliability.builders import peftlab, technique_bundle
 
 # Full fine-tuning at a known pace, so the test can stop it between two checkpoints.
 PACED_TECHNIQUE = """import time
@@ -98,7 +98,7 @@ def test_sigkill_mid_run_leaves_it_interrupted_and_resume_finishes_it(
     try:
         checkpoint = wait_for_checkpoint(run, timeout=240)
     finally:
-        # the run has its own session: its pid is the group id (torchrun workers go too)
+        # the run leads its own process group: its pid is the group id (torchrun workers go too)
         os.killpg(pid, signal.SIGKILL)
     wait_gone(pid)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from tests.reliability.helpers import REPO_ROOT, technique_bundle
+from tests.reliability.builders import REPO_ROOT, technique_bundle
 
 SOURCE_DIRS = ("kernel", "sdk", "plugins", "ui", "examples", "bench", "manifests", "tests")
 SKIP_PARTS = {".git", "__pycache__", "runs", "build", "dist", ".venv", "node_modules"}
