@@ -49,6 +49,11 @@ class DatasetSplits:
     max_length: int | None = None
     #: what loading changed, in words (e.g. "dropped 3 empty rows from train.csv")
     notes: list[str] = field(default_factory=list)
+    #: generation tasks: how a prompt/source becomes the model input; `{input}` marks the text
+    #: (e.g. "summarize: {input}"); None uses the text as it is
+    input_template: str | None = None
+    #: seq2seq: tokens kept of each target (longer ones are cut); None = the trainer's default
+    max_target_length: int | None = None
 
 
 @dataclass(frozen=True)
@@ -66,6 +71,8 @@ class ModelContext:
 class LoadedModel:
     model: Any
     tokenizer: Any
+    #: ids of the tokens the model plugin added to the vocabulary (its `add_tokens` param)
+    new_token_ids: list[int] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -80,6 +87,9 @@ class TechniqueContext:
     #: where the model's weights and tokenizer come from (a folder or hub id); the trainer fills it
     #: (prompt tuning initialised from text tokenizes with it)
     model_name_or_path: str | None = None
+    #: tokens the model plugin added to the vocabulary; techniques that can train embedding rows
+    #: (LoRA) train and save these rows, so the new tokens learn a meaning
+    new_token_ids: list[int] = field(default_factory=list)
 
 
 class Reporter(Protocol):

@@ -2,7 +2,10 @@
 
 Dataset bundles call `read_table` for each file, `to_classification` to turn a
 table into `text`/`label` rows, and `finish_splits` to subsample and package the
-result. Every problem is a `DataError` (a ValueError) naming the file and column.
+result. Generation datasets call `load_text_pair_files` (or
+`load_text_pairs_from_hub`) instead, which give prompt/completion or
+source/target rows. Every problem is a `DataError` (a ValueError) naming the
+file and column.
 """
 
 from __future__ import annotations
@@ -411,3 +414,221 @@ def load_labelled_files(
         )
     test = make_dataset(rows[-1].texts, encoded[-1]) if test_path else None
     return finish_splits(train, validation, names, params, seed=seed, test=test, notes=notes)
+
+
+# --- text pairs: the generation tasks (causal-lm: prompt/completion; seq2seq: source/target) ---
+
+#: the two columns `DatasetSplits` holds for each generation task
+PAIR_COLUMNS = {"causal-lm": ("prompt", "completion"), "seq2seq": ("source", "target")}
+
+
+@dataclass
+class TextPairs:
+    """Inputs and outputs of one file, with what was dropped on the way."""
+
+    inputs: list[str]
+    outputs: list[str]
+    path: str
+    notes: list[str] = field(default_factory=list)
+
+
+def to_text_pairs(
+    frame: Any, input_column: str, output_column: str, *, path: str | Path
+) -> TextPairs:
+    """Pick the input and output columns; drop rows where either is empty."""
+    columns = [str(c) for c in frame.columns]
+    for wanted, role in ((input_column, "input"), (output_column, "output")):
+        if wanted not in columns:
+            raise DataColumnError(
+                f"no {role} column '{wanted}'; the columns are: {', '.join(columns)}",
+                path=path,
+                column=wanted,
+            )
+    inputs: list[str] = []
+    outputs: list[str] = []
+    dropped = 0
+    for source, target in zip(
+        frame[input_column].tolist(), frame[output_column].tolist(), strict=True
+    ):
+        source = "" if _is_missing(source) else str(source).strip()
+        target = "" if _is_missing(target) else str(target).strip()
+        if not source or not target:
+            dropped += 1
+            continue
+        inputs.append(source)
+        outputs.append(target)
+    if not inputs:
+        raise DataColumnError(
+            f"no usable rows: every row has an empty '{input_column}' or '{output_column}'",
+            path=path,
+            column=input_column,
+        )
+    notes = []
+    if dropped:
+        notes.append(
+            f"dropped {dropped} row(s) with an empty '{input_column}' or '{output_column}' "
+            f"from {Path(path).name}"
+        )
+    return TextPairs(inputs, outputs, str(path), notes)
+
+
+def make_pair_dataset(pairs: TextPairs, task: str, indices: Sequence[int] | None = None) -> Any:
+    import datasets
+
+    first, second = PAIR_COLUMNS[task]
+    picked = range(len(pairs.inputs)) if indices is None else indices
+    return datasets.Dataset.from_dict(
+        {first: [pairs.inputs[i] for i in picked], second: [pairs.outputs[i] for i in picked]}
+    )
+
+
+def finish_text_pairs(
+    train: TextPairs,
+    validation: TextPairs | None,
+    task: str,
+    params: dict[str, Any],
+    *,
+    validation_fraction: float = 0.1,
+    seed: int = 42,
+) -> DatasetSplits:
+    """Split off validation when there is no validation part, apply the common params, package.
+
+    Common params: train_samples, eval_samples, max_length (input tokens),
+    max_target_length (seq2seq output tokens) and template (the input template,
+    `{input}` marking the text).
+    """
+    import random
+
+    if task not in PAIR_COLUMNS:
+        raise DataError(f"task '{task}' has no text pairs (use one of {', '.join(PAIR_COLUMNS)})")
+    notes = list(train.notes) + (list(validation.notes) if validation else [])
+    if validation is not None:
+        train_set = make_pair_dataset(train, task)
+        validation_set = make_pair_dataset(validation, task)
+    else:
+        n = len(train.inputs)
+        if n < 4:
+            raise DataFileError(
+                f"only {n} usable row(s); too few to hold out a validation part", path=train.path
+            )
+        order = list(range(n))
+        random.Random(seed).shuffle(order)
+        held = max(1, round(n * validation_fraction))
+        train_set = make_pair_dataset(train, task, sorted(order[held:]))
+        validation_set = make_pair_dataset(train, task, sorted(order[:held]))
+        notes.append(
+            f"held out {held} of {n} rows of {Path(train.path).name} for validation (seed {seed})"
+        )
+    train_set = subsample(train_set, int(params.get("train_samples") or 0), seed)
+    validation_set = subsample(validation_set, int(params.get("eval_samples") or 0), seed)
+    template = params.get("template") or None
+    if template and "{input}" not in template:
+        raise DataError(f"template {template!r} has no {{input}} placeholder for the text")
+    max_length = params.get("max_length")
+    max_target = params.get("max_target_length")
+    return DatasetSplits(
+        train=train_set,
+        validation=validation_set,
+        task=task,
+        max_length=int(max_length) if max_length else None,
+        notes=notes,
+        input_template=template,
+        max_target_length=int(max_target) if max_target else None,
+    )
+
+
+def load_text_pair_files(
+    train_path: str | Path,
+    validation_path: str | Path | None,
+    task: str,
+    params: dict[str, Any],
+    *,
+    input_column: str,
+    output_column: str,
+    validation_fraction: float = 0.1,
+    seed: int = 42,
+) -> DatasetSplits:
+    """Files (CSV, JSONL, JSON, Parquet) -> generation splits with the task's two columns."""
+    max_mb = params.get("max_file_mb", MAX_FILE_MB)
+    parts = [
+        to_text_pairs(
+            read_table(p, max_mb=max_mb), input_column, output_column, path=Path(p).expanduser()
+        )
+        for p in [train_path] + ([validation_path] if validation_path else [])
+    ]
+    return finish_text_pairs(
+        parts[0],
+        parts[1] if len(parts) > 1 else None,
+        task,
+        params,
+        validation_fraction=validation_fraction,
+        seed=seed,
+    )
+
+
+def load_text_pairs_from_hub(
+    dataset_id: str,
+    task: str,
+    params: dict[str, Any],
+    *,
+    input_column: str,
+    output_column: str,
+    validation_fraction: float = 0.1,
+    seed: int = 42,
+) -> DatasetSplits:
+    """A hub dataset's train (and validation, if it has one) split -> generation splits."""
+    import datasets
+
+    try:
+        loaded = datasets.load_dataset(dataset_id)
+    except Exception as exc:  # offline, unknown id, gated: the message says which
+        raise DataFileError(
+            f"cannot load hub dataset '{dataset_id}' (offline or unknown id?): {exc}",
+            path=dataset_id,
+        ) from None
+
+    def pairs(split: str) -> TextPairs:
+        return to_text_pairs(
+            loaded[split].to_pandas(), input_column, output_column, path=f"{dataset_id}:{split}"
+        )
+
+    if "train" not in loaded:
+        raise DataFileError(f"has no train split (splits: {', '.join(loaded)})", path=dataset_id)
+    validation = next((s for s in ("validation", "valid", "dev", "test") if s in loaded), None)
+    return finish_text_pairs(
+        pairs("train"),
+        pairs(validation) if validation else None,
+        task,
+        params,
+        validation_fraction=validation_fraction,
+        seed=seed,
+    )
+
+
+def load_text_pairs(
+    params: dict[str, Any],
+    task: str,
+    *,
+    input_column: str,
+    output_column: str,
+    shipped: tuple[str | Path, str | Path] | None = None,
+    seed: int = 42,
+) -> DatasetSplits:
+    """A generation dataset bundle's whole `load`: from the `hub_id` param, else the `path`
+    (and `validation_path`) params, else the `shipped` (train, validation) files."""
+    options: dict[str, Any] = {
+        "input_column": input_column,
+        "output_column": output_column,
+        "validation_fraction": float(params.get("validation_fraction") or 0.1),
+        "seed": seed,
+    }
+    hub_id = (params.get("hub_id") or "").strip()
+    if hub_id:
+        return load_text_pairs_from_hub(hub_id, task, params, **options)
+    path = (params.get("path") or "").strip()
+    if path:
+        validation = (params.get("validation_path") or "").strip() or None
+        return load_text_pair_files(path, validation, task, params, **options)
+    if shipped is None:
+        raise DataFileError("no file chosen: set dataset.path to a .jsonl, .csv or .parquet file")
+    return load_text_pair_files(shipped[0], shipped[1], task, params, **options)

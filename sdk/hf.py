@@ -1,7 +1,8 @@
 """Loading Hugging Face models for the model bundles: one place for the checks they share.
 
 A model bundle only decides *where* its weights come from (a package folder, a
-local folder or a hub id); `load_sequence_classifier` does the rest and turns
+local folder or a hub id); `load_sequence_classifier` (encoders) or
+`load_language_model` (causal LMs and seq2seq models) does the rest and turns
 every way it can fail into a `ModelLoadError` that names the source.
 """
 
@@ -107,6 +108,87 @@ def load_sequence_classifier(ctx: ModelContext, source: str) -> LoadedModel:
     return LoadedModel(model=model, tokenizer=tokenizer)
 
 
+#: the transformers auto class that builds a model for each generation task
+LANGUAGE_MODEL_CLASSES = {
+    "causal-lm": "AutoModelForCausalLM",
+    "seq2seq": "AutoModelForSeq2SeqLM",
+}
+
+
+def parse_tokens(value: Any) -> list[str]:
+    """The `add_tokens` param as a list: comma-separated text or a list, blanks dropped."""
+    if not value:
+        return []
+    items = value.split(",") if isinstance(value, str) else list(value)
+    return list(dict.fromkeys(str(item).strip() for item in items if str(item).strip()))
+
+
+def add_tokens(model: Any, tokenizer: Any, tokens: list[str]) -> list[int]:
+    """Add `tokens` to the tokenizer, grow the embeddings to fit, return the tokens' ids.
+
+    New embedding rows start as the mean of the existing rows (input, and output when
+    it is not tied), computed rather than sampled, so building the same model twice
+    gives the same weights: a trained adapter reloads onto exactly the base it saw.
+    Tokens already in the vocabulary keep their id. The embedding matrix only grows
+    (T5 checkpoints have spare rows beyond the tokenizer's vocabulary).
+    """
+    import torch
+
+    if not tokens:
+        return []
+    vocab = tokenizer.get_vocab()
+    tokenizer.add_tokens([t for t in tokens if t not in vocab])
+    ids = [int(i) for i in tokenizer.convert_tokens_to_ids(tokens)]
+    embeddings = model.get_input_embeddings()
+    old = int(embeddings.weight.shape[0])
+    if len(tokenizer) > old:
+        model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
+        layers = [model.get_input_embeddings(), model.get_output_embeddings()]
+        with torch.no_grad():
+            seen: set[int] = set()
+            for layer in layers:
+                weight = getattr(layer, "weight", None)
+                if weight is None or id(weight) in seen or weight.shape[0] <= old:
+                    continue
+                seen.add(id(weight))
+                weight[old:] = weight[:old].mean(dim=0)
+                bias = getattr(layer, "bias", None)
+                if bias is not None and bias.shape[0] > old:
+                    bias[old:] = bias[:old].mean()
+    return ids
+
+
+def load_language_model(ctx: ModelContext, source: str) -> LoadedModel:
+    """A causal LM or a seq2seq model (by ctx.task) and its tokenizer, from safetensors.
+
+    Decoder-only tokenizers (GPT-2) have no pad token: `load_tokenizer` pads with EOS,
+    and the model's config and generation config are told so. The model plugin's
+    `add_tokens` param (comma-separated) adds tokens and grows the embeddings; their
+    ids are returned in `LoadedModel.new_token_ids`.
+    """
+    import torch
+    import transformers
+
+    if ctx.task not in LANGUAGE_MODEL_CLASSES:
+        raise ModelLoadError(
+            f"task '{ctx.task}' is not a generation task ({', '.join(LANGUAGE_MODEL_CLASSES)})"
+        )
+    auto = getattr(transformers, LANGUAGE_MODEL_CLASSES[ctx.task])
+    source = check_source(source)
+    tokenizer = load_tokenizer(source)
+    kwargs: dict[str, Any] = {"use_safetensors": True, "dtype": torch.float32}
+    kwargs.update(ctx.load_kwargs)
+    try:
+        model = auto.from_pretrained(source, **kwargs)
+    except Exception as exc:
+        raise _explain(source, exc) from None
+    new_ids = add_tokens(model, tokenizer, parse_tokens(ctx.params.get("add_tokens")))
+    for config in (model.config, getattr(model, "generation_config", None)):
+        if config is not None and getattr(config, "pad_token_id", None) is None:
+            config.pad_token_id = tokenizer.pad_token_id
+    return LoadedModel(model=model, tokenizer=tokenizer, new_token_ids=new_ids)
+
+
 def footprint_bytes(model: Any) -> int:
     """Bytes held by a module's parameters and buffers (packed 4-bit weights count as stored)."""
     total = sum(p.numel() * p.element_size() for p in model.parameters())
@@ -146,4 +228,5 @@ def load_base_model(
     )
     loaded = model.instance.load(mctx)
     source = getattr(getattr(loaded.model, "config", None), "name_or_path", None)
-    return loaded, replace(tctx, model_name_or_path=source or None)
+    new_ids = list(getattr(loaded, "new_token_ids", None) or [])
+    return loaded, replace(tctx, model_name_or_path=source or None, new_token_ids=new_ids)

@@ -98,12 +98,16 @@ def runs_command(state: CliState, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @pass_state
 def predict_command(state: CliState, run_ref: str, texts: tuple[str, ...], as_json: bool) -> None:
-    """Classify TEXTS with the model a run trained (RUN: id, unique prefix or folder)."""
-    from ui.inference import load_classifier, run_info
+    """Classify TEXTS with the model a run trained, or generate text after each of them for a
+    causal-lm / seq2seq run (RUN: id, unique prefix or folder)."""
+    from ui.inference import GENERATION_TASKS, load_classifier, load_generator, run_info
 
     try:
         run = RunFolder.find(_runs_dir(state), run_ref)
-        run_info(run)  # refuse an unfinished run before loading anything heavy
+        # refuse an unfinished run before loading anything heavy
+        if run_info(run).get("task") in GENERATION_TASKS:
+            _print_generations(run, load_generator(run), list(texts), as_json)
+            return
         classifier = load_classifier(run)
     except PeftlabError as exc:
         fail(exc)
@@ -133,6 +137,26 @@ def predict_command(state: CliState, run_ref: str, texts: tuple[str, ...], as_js
         table.add_row(
             p.text, p.label, *(f"{p.probabilities.get(n, 0.0):.4f}" for n in classifier.label_names)
         )
+    Console(width=max(Console().width, 100)).print(table)
+
+
+def _print_generations(run: RunFolder, generator: Any, texts: list[str], as_json: bool) -> None:
+    outputs = generator.generate(texts)
+    if as_json:
+        rows = [{"text": t, "generated": g} for t, g in zip(texts, outputs, strict=True)]
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if len(texts) == 1:  # one prompt: just the text, easy to pipe
+        click.echo(outputs[0])
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"run {run.id}")
+    table.add_column("prompt", overflow="fold")
+    table.add_column("generated", overflow="fold", style="bold")
+    for text, output in zip(texts, outputs, strict=True):
+        table.add_row(text, output)
     Console(width=max(Console().width, 100)).print(table)
 
 

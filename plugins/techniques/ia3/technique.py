@@ -27,6 +27,12 @@ AUTO_TARGETS = {
         r".*\.layer\.\d+\.(attention\.k_lin|attention\.v_lin|ffn\.lin2)",
         r".*\.layer\.\d+\.ffn\.lin2",
     ),
+    # GPT-2 fuses query, key and value in c_attn (all three are rescaled); c_proj exists in
+    # both the attention and the MLP, only the MLP's is a feed-forward layer
+    "gpt2": (r".*\.h\.\d+\.(attn\.c_attn|mlp\.c_proj)", r".*\.h\.\d+\.mlp\.c_proj"),
+    # T5 as peft's own defaults: keys, values and the feed-forward output wo (self- and
+    # cross-attention alike)
+    "t5": (r".*\.block\.\d+\..*\.(k|v|wo)", r".*\.block\.\d+\..*\.wo"),
 }
 
 

@@ -1,7 +1,14 @@
-"""LoRA through peft: low-rank updates on the chosen projections; DoRA and rsLoRA as options."""
+"""LoRA through peft: low-rank updates on the chosen projections; DoRA and rsLoRA as options.
+
+When the model plugin added tokens to the vocabulary (`add_tokens`), their
+embedding rows train too (peft's `trainable_token_indices`) and are saved in
+the adapter, so the new tokens learn a meaning and the adapter reloads onto a
+base built the same way with the same outputs.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, ClassVar
 
 from sdk import Technique, TechniqueContext, resolve_target_modules
@@ -43,9 +50,20 @@ class LoRA(Technique):
             use_dora=bool(p.get("use_dora", False)),
             use_rslora=bool(p.get("use_rslora", False)),
             modules_to_save=heads or None,
+            # rows of the tokens the model plugin added: trained, and saved with the adapter
+            trainable_token_indices=list(ctx.new_token_ids) or None,
         )
 
     def apply(self, model: Any, ctx: TechniqueContext) -> Any:
         from peft import get_peft_model
 
         return get_peft_model(model, self.config(ctx))
+
+    def save(self, model: Any, directory: Path, ctx: TechniqueContext) -> None:
+        if not ctx.new_token_ids:
+            model.save_pretrained(str(directory))
+            return
+        # The added tokens' rows are in the adapter (trainable tokens); the rest of the grown
+        # embedding matrix is the base's, rebuilt the same way by the model plugin, so it is
+        # not copied (peft's "auto" would copy it whole after comparing with the base config).
+        model.save_pretrained(str(directory), save_embedding_layers=False)

@@ -37,8 +37,11 @@ class QLoRA(Technique):
         from transformers import BitsAndBytesConfig
 
         p = ctx.params
-        # a quantized head fails in the first forward, and the pooler is small: keep both as is
-        skip = [skip_pattern(name) for name in head_modules(ctx) + ["pooler"]]
+        # a quantized head fails in the first forward, and the pooler is small: keep both as is;
+        # a language model's output layer is usually tied to the input embeddings: quantizing it
+        # would hand the embedding's weight to a 4-bit layer
+        extra = "pooler" if ctx.task == "sequence-classification" else "lm_head"
+        skip = [skip_pattern(name) for name in head_modules(ctx) + [extra]]
         config = BitsAndBytesConfig(
             load_in_4bit=True,
             bnb_4bit_quant_type=p["quant_type"],

@@ -68,10 +68,10 @@ class HFTrainer(TrainerPlugin):
         # data first: the number of labels decides the model's head
         section = ctx.dataset_section
         task = section.get("task", "sequence-classification")
-        if task != "sequence-classification":
-            raise ValueError(
-                f"trainer hf_trainer handles sequence-classification only, not '{task}'"
-            )
+        if task != "sequence-classification":  # causal-lm, seq2seq: text pairs, ROUGE
+            from .generation import run_generation
+
+            return run_generation(ctx, progress, started)
         splits: DatasetSplits = ctx.dataset.instance.load(
             DatasetContext(
                 params=dict(ctx.dataset.params),
