@@ -38,6 +38,11 @@ def _fake_run(runs: Path, name: str, technique: str, rank: int, accuracy: float)
     return run
 
 
+def test_the_sidebar_says_hot_reload_is_on(app):
+    app.run()  # AppTest keeps sidebar elements drawn before page.run() for the first run only
+    assert "plugins · hot reload on" in app.sidebar.caption[0].value
+
+
 def test_plugins_page_lists_bundles_errors_and_the_graph(app, ui_env):
     broken = ui_env["plugins"] / "techniques" / "broken"
     broken.mkdir(parents=True)
@@ -50,7 +55,6 @@ def test_plugins_page_lists_bundles_errors_and_the_graph(app, ui_env):
     assert sink["status"] == "ok" and sink["origin"] == "env"
     assert any("broken" in e.value and "not valid YAML" in e.value for e in app.error)
     assert app.get("plotly_chart")  # the capability network
-    assert "hot reload on" in app.sidebar.caption[0].value
     misfits = app.dataframe[1].value
     assert "architecture toy not supported" in " ".join(misfits["why"])
 
