@@ -24,6 +24,8 @@ import os
 import shlex
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -116,6 +118,77 @@ def reusable_runs(runs_dir: Path, techniques: list[str], sets: list[str]) -> dic
     return found
 
 
+LOAD_FILE = "loadavg.jsonl"
+
+
+class LoadSampler(threading.Thread):
+    """Appends the machine's 1-minute load average to runs_dir/loadavg.jsonl every 30 s.
+
+    The machine is shared: train times mean little without the load they ran under.
+    """
+
+    def __init__(self, runs_dir: Path, every_s: float = 30.0) -> None:
+        super().__init__(daemon=True)
+        self.path = runs_dir / LOAD_FILE
+        self.every_s = every_s
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        while not self.stopped.is_set():
+            with open(self.path, "a", encoding="utf-8") as handle:
+                handle.write(json.dumps({"time": time.time(), "load1": os.getloadavg()[0]}) + "\n")
+            self.stopped.wait(self.every_s)
+
+
+def load_notes(runs_dir: Path, rows: list[Any]) -> str:
+    """A table of the mean load average while each run trained, from loadavg.jsonl."""
+    from kernel.runs import RunFolder
+
+    try:
+        lines = (runs_dir / LOAD_FILE).read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return ""
+    samples = []
+    for line in lines:
+        try:
+            record = json.loads(line)
+            samples.append((float(record["time"]), float(record["load1"])))
+        except (ValueError, KeyError):
+            continue
+    table = []
+    for row in rows:
+        if not row.run_id:
+            continue
+        status = RunFolder(runs_dir / row.run_id).status()
+        start, end = status.get("started"), status.get("finished")
+        inside = [load for t, load in samples if start and end and start <= t <= end]
+        if inside:
+            speed = row.results.get("train_samples_per_s")
+            table.append(
+                f"| {row.label} | {sum(inside) / len(inside):.1f} | {max(inside):.1f} | "
+                + ("-" if speed is None else f"{speed:.1f}")
+                + " |"
+            )
+    if not table:
+        return ""
+    cores = os.cpu_count() or 0
+    return "\n".join(
+        [
+            "## Machine load",
+            "",
+            f"The runs shared a {cores}-core machine with other work. 1-minute load average "
+            "while each run was in progress (sampled every 30 s); train time and samples/s "
+            "depend on it as much as on the technique.",
+            "",
+            "| technique | mean load | max load | train samples/s |",
+            "|---|---:|---:|---:|",
+            *table,
+            "",
+        ]
+    )
+
+
 def invocation() -> str:
     """This script's command line, as run from the repository root."""
     script = Path(sys.argv[0]).resolve()
@@ -170,7 +243,12 @@ def main(argv: list[str] | None = None) -> int:
         print(compare_line, flush=True)
         env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", COLUMNS="140")
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
-        subprocess.run(command, cwd=str(REPO), env=env, check=False)
+        sampler = LoadSampler(args.runs_dir)
+        sampler.start()
+        try:
+            subprocess.run(command, cwd=str(REPO), env=env, check=False)
+        finally:
+            sampler.stopped.set()
         index = json.loads((report_dir / "compare.json").read_text())
         outcome = {row["technique"]: row for row in index["rows"]}
 
@@ -193,6 +271,9 @@ def main(argv: list[str] | None = None) -> int:
             + ", ".join(f"{t} ({p.name})" for t, p in reused.items()),
             "",
         ]
+    load = load_notes(args.runs_dir, rows)
+    if load:
+        notes.append(load)
     hand_written = args.out / "notes.md"
     if hand_written.is_file():
         notes.append(hand_written.read_text(encoding="utf-8"))
