@@ -3,12 +3,14 @@
 The Trainer does the distribution (DDP, FSDP, DeepSpeed through accelerate); this
 module answers the few questions the engine asks around it: which rank am I,
 which trainable parameters a step leaves without a gradient (DDP must be told),
-and the largest of a figure over all ranks.
+the largest of a figure over all ranks, and the whole model for saving when FSDP
+has sharded it.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
 
 
@@ -89,3 +91,26 @@ def rewrap_after_evaluation(trainer: Any) -> None:
     if trainer.model_wrapped is model and model.__dict__.pop("_is_accelerate_prepared", False):
         accelerator = trainer.accelerator
         accelerator._models = [m for m in accelerator._models if m is not model]
+
+
+def gathered_model(trainer: Any, build: Callable[[], Any]) -> Any | None:
+    """The trained model with all its weights in one process, for saving; None off rank 0.
+
+    Under FSDP every rank holds only a shard, so saving rank 0's model would write a
+    fragment. Every rank must call this (gathering is collective); rank 0 loads the
+    full weights into a fresh copy from `build` (the base model with the technique
+    applied, as before training), which the technique then saves as it always does.
+    """
+    state = trainer.accelerator.get_state_dict(trainer.model)
+    if not trainer.is_world_process_zero():
+        return None
+    model = build()
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    trainable = {name for name, p in model.named_parameters() if p.requires_grad}
+    lost = sorted(trainable & set(missing))
+    if unexpected or lost:
+        raise RuntimeError(
+            "gathered weights do not fit a fresh copy of the model: "
+            f"unexpected {sorted(unexpected)[:5]}, missing trainable {lost[:5]}"
+        )
+    return model

@@ -139,8 +139,16 @@ class HFTrainer(TrainerPlugin):
 
         progress.report("saving", state)
         adapter_bytes = 0
+        trained = trainer.model
+        if trainer.is_fsdp_enabled:  # every rank holds a shard: gather the weights first
+
+            def fresh_copy() -> Any:
+                base, _ = load_base_model(ctx.model, ctx.technique, task, label_names)
+                return technique.apply(base.model, tctx)
+
+            trained = distributed.gathered_model(trainer, fresh_copy)
         if trainer.is_world_process_zero():
-            adapter_bytes = _save(ctx, trainer.model, tokenizer, tctx, label_names, max_length)
+            adapter_bytes = _save(ctx, trained, tokenizer, tctx, label_names, max_length)
 
         peak_mb, peak_kind = measures.peak_memory()
         # every rank holds its own copy of the model: the largest process is what a machine must fit
