@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import shlex
 import time
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -124,15 +125,14 @@ def split_sets(
     return per_technique
 
 
-class Planned(BaseModel):
+@dataclass
+class Planned:
     """A technique's run folder once its recipe resolved, or why it did not."""
 
-    model_config = ConfigDict(arbitrary_types_allowed=True)
-
     technique: str
-    run: Any = None  # RunFolder
+    run: RunFolder | None = None
     error: str | None = None
-    recipe: dict[str, Any] = Field(default_factory=dict)
+    recipe: dict[str, Any] = field(default_factory=dict)
 
 
 def plan_runs(
