@@ -230,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     compare_line = None
     outcome: dict[str, dict[str, Any]] = {}
     if to_train:
-        report_dir = args.runs_dir / "last-compare"
+        report_dir = args.runs_dir / f"compare-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
         command = [
             sys.executable, "-m", "ui.cli", "--runs-dir", str(args.runs_dir), "compare",
             "--dataset", "rotten_tomatoes", "--model", "minilm",
