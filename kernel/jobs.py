@@ -9,17 +9,41 @@ import sys
 from pathlib import Path
 
 from kernel.config import PROJECT_ROOT
+from kernel.discovery import is_ignored_name
 from kernel.errors import RunError
-from kernel.recipe import ResolvedRecipe
+from kernel.loader import content_hash
+from kernel.recipe import RECIPE_KINDS, ResolvedRecipe
 from kernel.runs import RunFolder
+
+# Bundles up to this size are copied into the run folder, so the run trains with the
+# version it was started with even if the bundle is edited (or hot-reloaded) meanwhile.
+SNAPSHOT_LIMIT_BYTES = 64 * 1024 * 1024
 
 
 def prepare_run(resolved: ResolvedRecipe, runs_dir: Path) -> RunFolder:
-    """Create the run folder and write the resolved recipe; nothing is trained yet."""
+    """Create the run folder, snapshot its bundles and write the resolved recipe."""
     run = RunFolder.create(runs_dir, resolved.recipe.name)
-    run.write_recipe(resolved.as_record())
+    record = resolved.as_record()
+    for kind in RECIPE_KINDS:
+        snapshot = snapshot_bundle(Path(record[kind]["path"]), run.path / "bundles" / kind)
+        if snapshot is not None and content_hash(snapshot) == record[kind]["content_hash"]:
+            record[kind]["snapshot"] = str(snapshot.relative_to(run.path))
+        elif snapshot is not None:  # edited between resolving and copying: use the live folder
+            shutil.rmtree(snapshot, ignore_errors=True)
+    run.write_recipe(record)
     run.set_status("pending")
     return run
+
+
+def snapshot_bundle(source: Path, target: Path) -> Path | None:
+    """Copy a bundle folder (without caches and editor files); None when it is too large."""
+    size = sum(p.stat().st_size for p in source.rglob("*") if p.is_file())
+    if size > SNAPSHOT_LIMIT_BYTES:
+        return None
+    shutil.copytree(
+        source, target, ignore=lambda _d, names: [n for n in names if is_ignored_name(n)]
+    )
+    return target
 
 
 def runner_command(run: RunFolder, *, resume: bool = False, nproc: int = 1) -> list[str]:

@@ -43,12 +43,18 @@ class FolderReporter:
             self.run.set_progress(**fields)
 
 
-def load_plugin(kind: str, record: dict[str, Any]) -> Any:
-    """Load the exact bundle version a recipe names and wrap it in a PluginHandle."""
+def load_plugin(kind: str, record: dict[str, Any], run_dir: Path | None = None) -> Any:
+    """Load the exact bundle version a recipe names and wrap it in a PluginHandle.
+
+    The run folder's snapshot of the bundle is preferred: it is the version the run
+    was started with, whatever happened to the plugin folder since.
+    """
     from sdk.base import BASE_CLASSES
     from sdk.context import PluginHandle
 
     folder = Path(record["path"])
+    if run_dir is not None and record.get("snapshot") and (run_dir / record["snapshot"]).is_dir():
+        folder = run_dir / record["snapshot"]
     bundle = read_bundle(BundleLocation(folder, record.get("origin", "path"), 0))
     if bundle.manifest.kind != kind:
         raise PluginLoadError(f"expected a {kind} bundle", path=folder, field="kind")
@@ -76,7 +82,7 @@ def execute(run: RunFolder, resume: bool = False) -> dict[str, Any]:
     from sdk.context import RunContext
 
     record = run.recipe()
-    handles = {kind: load_plugin(kind, record[kind]) for kind in RECIPE_KINDS}
+    handles = {kind: load_plugin(kind, record[kind], run.path) for kind in RECIPE_KINDS}
     resume_from = run.latest_checkpoint() if resume else None
     ctx = RunContext(
         run_dir=run.path,

@@ -100,7 +100,7 @@ def validation_texts(run: RunFolder, count: int = 8) -> list[str]:
 
     record = run.recipe()
     try:
-        handle = load_plugin("dataset", record["dataset"])
+        handle = load_plugin("dataset", record["dataset"], run.path)
         section = handle.manifest.get("dataset") or {}
         splits = handle.instance.load(
             DatasetContext(
@@ -164,8 +164,8 @@ def load_run_base(run: RunFolder) -> tuple[Any, dict[str, Any]]:
     info = run_info(run)
     record = run.recipe()
     loaded, _ = load_base_model(
-        load_plugin("model", record["model"]),
-        load_plugin("technique", record["technique"]),
+        load_plugin("model", record["model"], run.path),
+        load_plugin("technique", record["technique"], run.path),
         info["task"],
         list(info["label_names"]),
     )

@@ -111,8 +111,8 @@ def _load_classifier(run_dir: Path | RunFolder) -> Classifier:
     run = run_dir if isinstance(run_dir, RunFolder) else RunFolder(Path(run_dir))
     info = run_info(run)
     record = run.recipe()
-    model_handle = load_plugin("model", record["model"])
-    technique_handle = load_plugin("technique", record["technique"])
+    model_handle = load_plugin("model", record["model"], run.path)
+    technique_handle = load_plugin("technique", record["technique"], run.path)
     label_names = list(info["label_names"])
     loaded, tctx = load_base_model(model_handle, technique_handle, info["task"], label_names)
     model = technique_handle.instance.load(loaded.model, run.adapter_dir, tctx)
@@ -193,8 +193,8 @@ def _load_generator(run_dir: Path | RunFolder) -> Generator:
     if task not in GENERATION_TASKS:
         raise RunError(f"run trained a {task} model, which does not generate text", path=run.path)
     record = run.recipe()
-    model_handle = load_plugin("model", record["model"])
-    technique_handle = load_plugin("technique", record["technique"])
+    model_handle = load_plugin("model", record["model"], run.path)
+    technique_handle = load_plugin("technique", record["technique"], run.path)
     # the model plugin adds the same tokens again (add_tokens), so the adapter fits the base
     loaded, tctx = load_base_model(model_handle, technique_handle, task, [])
     model = technique_handle.instance.load(loaded.model, run.adapter_dir, tctx)

@@ -52,8 +52,8 @@ def _base_model(run: RunFolder, task: str, labels: list[str]) -> Any:
     transformers.set_seed(int(record.get("trainer", {}).get("params", {}).get("seed", 42)))
     with _quiet_loading():
         loaded, _ = load_base_model(
-            load_plugin("model", record["model"]),
-            load_plugin("technique", record["technique"]),
+            load_plugin("model", record["model"], run.path),
+            load_plugin("technique", record["technique"], run.path),
             task,
             labels,
         )
