@@ -254,6 +254,12 @@ def test_seq2seq_lora_trains_with_rouge_and_perplexity(kernel, tmp_path, tiny_lm
     assert any("loss" in line for line in lines)
     assert isinstance(generate(run.path, "The bridge reopened after repairs."), str)
 
+    from ui.commands.train import results_rows
+
+    shown = dict(results_rows(results))
+    assert "accuracy" not in shown and shown["ROUGE-L"].startswith(f"{results['rougeL']:.4f}")
+    assert "before training" in shown["perplexity"]
+
 
 @pytest.mark.parametrize("model", ["gpt2", "t5"])
 def test_prefix_tuning_trains_on_both_tasks(model, kernel, tmp_path, tiny_lms):

@@ -331,10 +331,12 @@ def results_rows(r: dict[str, Any]) -> list[tuple[str, str]]:
     memory = _num(r.get("peak_memory_mb"), "{:,.0f} MiB")
     if r.get("peak_memory_kind"):
         memory += f" ({r['peak_memory_kind']})"
+    scores = [("accuracy", accuracy), ("macro F1", f1)]
+    if r.get("task") in ("causal-lm", "seq2seq"):
+        scores = generation_rows(r)
     return [
         ("run", f"{r.get('dataset', '?')} x {r.get('model', '?')} x {r.get('technique', '?')}"),
-        ("accuracy", accuracy),
-        ("macro F1", f1),
+        *scores,
         ("eval loss", _num(r.get("eval_loss"), "{:.4f}")),
         ("train loss", _num(r.get("train_loss"), "{:.4f}")),
         ("trainable params", trainable),
@@ -355,6 +357,22 @@ def results_rows(r: dict[str, Any]) -> list[tuple[str, str]]:
         ),
         ("learning rate", _num(r.get("learning_rate"), "{:g}")),
     ]
+
+
+def generation_rows(r: dict[str, Any]) -> list[tuple[str, str]]:
+    """ROUGE and perplexity of a causal-lm / seq2seq run, with the values before training."""
+    rows = []
+    for key, label, fmt in (
+        ("rouge1", "ROUGE-1", "{:.4f}"),
+        ("rouge2", "ROUGE-2", "{:.4f}"),
+        ("rougeL", "ROUGE-L", "{:.4f}"),
+        ("perplexity", "perplexity", "{:,.2f}"),
+    ):
+        value = _num(r.get(key), fmt)
+        if r.get(f"baseline_{key}") is not None:
+            value += f"  (before training {fmt.format(r[f'baseline_{key}'])})"
+        rows.append((label, value))
+    return rows
 
 
 def results_table(results: dict[str, Any], title: str = "results") -> Any:
