@@ -116,3 +116,14 @@ def test_raw_logits_still_score_without_a_loss():
         SimpleNamespace(predictions=np.array([[0.1, 0.9], [0.8, 0.2]]), label_ids=np.array([1, 1]))
     )
     assert scores["accuracy"] == 0.5 and "loss" not in scores
+
+
+def test_macro_f1_agrees_with_scikit_learn():
+    from sklearn.metrics import f1_score
+
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        size, classes = rng.integers(1, 30), rng.integers(1, 5)
+        labels, predictions = rng.integers(0, classes, size), rng.integers(0, classes, size)
+        expected = f1_score(labels, predictions, average="macro", zero_division=0)
+        assert measures.macro_f1(labels, predictions) == pytest.approx(expected, abs=1e-12)

@@ -241,7 +241,10 @@ def follow(run: RunFolder, process: subprocess.Popen) -> int:
                 )
                 if done:
                     break
-                time.sleep(POLL_S)
+                try:  # wakes as soon as the process ends, not at the next tick
+                    process.wait(timeout=POLL_S)
+                except subprocess.TimeoutExpired:
+                    pass
     except KeyboardInterrupt:
         console.print("[yellow]stopping the training process...[/yellow]")
         stop(process)
