@@ -172,6 +172,19 @@ def load_run_base(run: RunFolder) -> tuple[Any, dict[str, Any]]:
     return loaded, info
 
 
+def exact_4bit_path(model: Any) -> None:
+    """Make bitsandbytes' 4-bit layers compute the way they do in training.
+
+    On CPUs with AVX512-BF16, bitsandbytes repacks 4-bit weights at the first
+    forward pass in eval mode and computes with a faster, less exact kernel
+    (logits differ by ~1e-2). Training never uses that path, so the reference
+    for the merged model is the plain dequantize-and-multiply path.
+    """
+    for module in model.modules():
+        if hasattr(module, "support_avx512bf16_for_cpu"):
+            module.support_avx512bf16_for_cpu = False
+
+
 def _on_dequantized_base(run: RunFolder, classifier: Classifier) -> Classifier:
     """The run's adapter on a dequantized copy of its 4-bit base (for QLoRA).
 
@@ -203,8 +216,10 @@ def _export_merged(run: RunFolder, out_dir: Path, texts: Sequence[str] | None) -
     if reason:
         raise AdapterError(f"cannot merge run {run.id}: {reason}", path=run.path)
     texts = list(texts or validation_texts(run))
-    reference = logits(classifier, texts)
     dequantized = bool(getattr(classifier.model.get_base_model(), "is_loaded_in_4bit", False))
+    if dequantized:
+        exact_4bit_path(classifier.model)
+    reference = logits(classifier, texts)
     if dequantized:
         classifier = _on_dequantized_base(run, classifier)
     merged = classifier.model.merge_and_unload()
