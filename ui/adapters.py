@@ -280,12 +280,17 @@ def check_same_base(runs: Sequence[RunFolder]) -> list[dict[str, Any]]:
         raise AdapterError("the same run is given twice")
     configs = [_adapter_config(run) for run in runs]
     keys = [_base_key(run) for run in runs]
+    fields = ("model", "model params", "task", "labels", "precision")
     for run, key in zip(runs[1:], keys[1:], strict=True):
         if key != keys[0]:
+            differences = "; ".join(
+                f"{name}: {theirs} vs {ours}"
+                for name, theirs, ours in zip(fields, key, keys[0], strict=True)
+                if theirs != ours
+            )
             raise AdapterError(
                 f"run {run.id} was trained on another base than run {runs[0].id} "
-                f"(model, its params, task, labels, precision: {key} vs {keys[0]}); "
-                "adapters can only share a base they were trained on",
+                f"({differences}); adapters can only share the base they were trained on",
                 path=run.path,
             )
     types = {c.get("peft_type") for c in configs}
