@@ -129,12 +129,12 @@ def test_set_goes_to_the_techniques_that_have_the_param():
 
     declared = {"lora": {"r", "alpha"}, "ia3": {"target_modules"}, "vera": {"r"}}
     sets = split_sets(
-        ["trainer.epochs=1", "technique.r=4", "vera.r=64", "lora.alpha=8"],
+        ["trainer.epochs=1", "technique.r=4", "vera.r=64", "lora.alpha=8", "ia3.trainer.seed=3"],
         ["lora", "ia3", "vera"],
         declared,
     )
     assert sets["lora"] == ["trainer.epochs=1", "technique.r=4", "technique.alpha=8"]
-    assert sets["ia3"] == ["trainer.epochs=1"]
+    assert sets["ia3"] == ["trainer.epochs=1", "trainer.seed=3"]
     assert sets["vera"] == ["trainer.epochs=1", "technique.r=4", "technique.r=64"]
     with pytest.raises(RecipeError, match="no compared technique has a param 'rank'"):
         split_sets(["technique.rank=4"], ["lora"], {"lora": {"r"}})

@@ -9,7 +9,8 @@ that already exist.
 
 --set applies dataset./model./trainer. params to every run; `technique.P=V`
 to every compared technique that has a param P; `<technique id>.P=V` to that
-technique only. A compare recipe is a recipe without `technique` but with
+technique only, and `<technique id>.<kind>.P=V` to that technique's run only
+(e.g. `qlora.trainer.batch_size=16`). A compare recipe is a recipe without `technique` but with
 `techniques: [lora, {id: ia3, params: {...}}, ...]`.
 """
 
@@ -115,7 +116,11 @@ def split_sets(
             for t in takers:
                 per_technique[t].append(item)
         elif kind in per_technique:
-            per_technique[kind].append(f"technique.{param}={raw}")
+            sub, dot2, rest = param.partition(".")
+            if dot2 and sub in RECIPE_KINDS:  # lora.trainer.learning_rate=...: one run's trainer
+                per_technique[kind].append(f"{sub}.{rest}={raw}")
+            else:
+                per_technique[kind].append(f"technique.{param}={raw}")
         else:
             raise RecipeError(
                 f"--set {item}: KIND must be dataset, model, trainer, technique or one of the "
@@ -302,7 +307,8 @@ def command_line(ctx: click.Context) -> str:
     multiple=True,
     metavar="KIND.PARAM=VALUE",
     help="dataset./model./trainer.P=V for every run, technique.P=V for each technique "
-    "that has P, <technique>.P=V for one technique (repeatable).",
+    "that has P, <technique>.P=V for one technique, <technique>.<kind>.P=V for one "
+    "technique's run (repeatable).",
 )
 @click.option("--name", help="Name of the comparison (runs are <stamp>-<name>-<technique>).")
 @click.option(
