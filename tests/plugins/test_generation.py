@@ -530,3 +530,14 @@ def test_generation_bundles_in_the_capability_graph(kernel):
         assert expected <= {technique for technique, why_not in options.items() if not why_not}
         assert "adapter" in options and options["adapter"]  # encoder-only: refused, with a reason
     assert graph.check({"model": "gpt2", "dataset": "summaries"})  # seq2seq data, causal model
+
+
+def test_qlora_trains_a_causal_lm_through_the_engine(kernel, tmp_path, wide_lms):
+    """On the CPU the evaluation before training is skipped: bitsandbytes repacks the 4-bit
+    weights for inference on the first no-grad pass, and training fails after it."""
+    run = make_run(kernel, tmp_path, "gpt2", wide_lms["gpt2"], "qlora")
+    results = execute(run)
+    check_generation_results(results, "qlora", "gpt2")
+    assert results["trainable_params"] == 4 * 2 * 8 * 64  # 4 L r d: c_attn is d x 3d
+    if results["device"] == "cpu":
+        assert results["baseline_perplexity"] is None

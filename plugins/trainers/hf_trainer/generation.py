@@ -135,7 +135,18 @@ def run_generation(ctx: RunContext, progress: Any, started: float) -> dict[str, 
         return {f"{prefix}_{key}": value for key, value in scores.items()}
 
     baseline: dict[str, Any] = {}
-    if p.get("measure_baseline", True):
+    measure_baseline = bool(p.get("measure_baseline", True))
+    if (
+        measure_baseline
+        and getattr(model, "is_loaded_in_4bit", False)
+        and args.device.type == "cpu"
+    ):
+        # bitsandbytes repacks 4-bit weights for its CPU inference kernel on the first
+        # no-grad forward, after which the training step fails ("a view of a leaf Variable
+        # ... in-place operation"): no evaluation before training on the CPU
+        print("baseline: skipped (a 4-bit model on the CPU cannot train after evaluating)")
+        measure_baseline = False
+    if measure_baseline:
         progress.report("baseline")
         baseline = trainer.evaluate(metric_key_prefix="baseline")
         if not trainer.is_fsdp_enabled:  # sharded before training: no whole model to generate with
