@@ -343,8 +343,11 @@ def compare_command(
 
     \b
     peftlab compare --dataset demo --model minilm --techniques lora,ia3,full
-    peftlab compare --recipe manifests/recipes/compare.yaml --set trainer.epochs=1
+    peftlab compare --recipe my-compare.yaml --set trainer.epochs=1
     peftlab compare --from-runs RUN1 RUN2 ...   (rebuild a report, train nothing)
+
+    A compare recipe is a recipe whose `technique:` is replaced by
+    `techniques: [lora, {id: ia3, params: {...}}, ...]`.
     """
     from rich.console import Console
 
