@@ -105,7 +105,11 @@ class HFTrainer(TrainerPlugin):
         trainable, total = count_parameters(model)
 
         train_set = _tokenize(splits.train, tokenizer, max_length)
+        # the order of evaluation does not change its scores: longest first, so that each
+        # batch pads little (the evaluation sampler keeps the order; training batches are
+        # grouped by length by the Trainer's sampler)
         eval_set = _tokenize(splits.validation, tokenizer, max_length)
+        eval_set = eval_set.sort("length", reverse=True).flatten_indices()
         collator = DataCollatorWithPadding(tokenizer)
         if args.world_size > 1:
             args.ddp_find_unused_parameters = _find_unused(p, model, train_set, collator)
