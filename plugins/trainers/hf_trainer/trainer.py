@@ -51,7 +51,7 @@ class HFTrainer(TrainerPlugin):
     def run(self, ctx: RunContext) -> dict[str, Any]:
         import torch
         import transformers
-        from transformers import DataCollatorWithPadding, Trainer
+        from transformers import DataCollatorWithPadding, IntervalStrategy, Trainer
 
         from . import distributed, measures
         from .progress import RunProgress
@@ -125,8 +125,16 @@ class HFTrainer(TrainerPlugin):
             callbacks=[progress, *technique.training_callbacks(model, tctx)],
         )
 
+        measure_baseline = bool(p.get("measure_baseline", True))
+        if getattr(model, "is_loaded_in_4bit", False) and args.device.type == "cpu":
+            # bitsandbytes repacks 4-bit weights for its CPU inference kernel on the first
+            # no-grad forward, after which a training step fails ("a view of a leaf Variable
+            # ... in-place operation"): on the CPU a 4-bit model is evaluated only at the end
+            print("evaluation: only after training (a 4-bit model on the CPU cannot train after evaluating)")
+            measure_baseline = False
+            trainer.args.eval_strategy = IntervalStrategy.NO
         baseline: dict[str, float] = {}
-        if p.get("measure_baseline", True):
+        if measure_baseline:
             progress.report("baseline")
             baseline = trainer.evaluate(metric_key_prefix="baseline")
             if args.world_size > 1:
