@@ -49,12 +49,23 @@ def load_plugin(kind: str, record: dict[str, Any], run_dir: Path | None = None) 
     The run folder's snapshot of the bundle is preferred: it is the version the run
     was started with, whatever happened to the plugin folder since.
     """
+    original = folder = Path(record["path"])
+    if run_dir is not None and record.get("snapshot") and (run_dir / record["snapshot"]).is_dir():
+        folder = run_dir / record["snapshot"]
+    try:
+        return _load_handle(kind, record, folder)
+    except PeftlabError as exc:
+        # errors name the plugin folder a person edits, not the run's copy of it
+        if exc.path and folder != original and exc.path.startswith(str(folder)):
+            exc.path = str(original) + exc.path[len(str(folder)) :]
+            exc.args = (exc.render(),)
+        raise
+
+
+def _load_handle(kind: str, record: dict[str, Any], folder: Path) -> Any:
     from sdk.base import BASE_CLASSES
     from sdk.context import PluginHandle
 
-    folder = Path(record["path"])
-    if run_dir is not None and record.get("snapshot") and (run_dir / record["snapshot"]).is_dir():
-        folder = run_dir / record["snapshot"]
     bundle = read_bundle(BundleLocation(folder, record.get("origin", "path"), 0))
     if bundle.manifest.kind != kind:
         raise PluginLoadError(f"expected a {kind} bundle", path=folder, field="kind")

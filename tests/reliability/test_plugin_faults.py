@@ -103,8 +103,11 @@ def test_a_raising_plugin_fails_its_run_and_a_parallel_run_completes(
     status = bad.status()
     assert status["state"] == "failed", status
     assert status["error"] == "RuntimeError: boom in apply"
-    # the traceback points at the plugin's own line
-    assert str(folder / "technique.py") in status["traceback"]
+    # the traceback points at the plugin's own line, in the copy of the bundle the run used
+    assert str(bad.path / "bundles" / "technique" / "technique.py") in status["traceback"]
+    assert (bad.path / "bundles" / "technique" / "technique.py").read_bytes() == (
+        folder / "technique.py"
+    ).read_bytes()
     assert 'raise RuntimeError("boom in apply")' in status["traceback"]
     assert bad.results() is None
     assert "boom in apply" in bad.log_file.read_text(encoding="utf-8")
