@@ -42,12 +42,16 @@ def worker(variant: str, folder: str, steps: int, batch: int, length: int) -> di
             llm_int8_skip_modules=["classifier", "pooler"],  # the new head stays trainable
         )
         model = AutoModelForSequenceClassification.from_pretrained(
-            folder, num_labels=2, quantization_config=quantization, device_map={"": 0}
+            folder,
+            num_labels=2,
+            quantization_config=quantization,
+            device_map={"": 0},
+            use_safetensors=True,
         )
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
     else:
         model = AutoModelForSequenceClassification.from_pretrained(
-            folder, num_labels=2, dtype=dtype
+            folder, num_labels=2, dtype=dtype, use_safetensors=True
         ).cuda()
     lora = LoraConfig(
         task_type="SEQ_CLS", r=8, lora_alpha=16, lora_dropout=0.1, target_modules=["query", "value"]

