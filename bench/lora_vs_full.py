@@ -147,17 +147,19 @@ def worker(
 def measure(
     technique: str, which: str, warmup: int, steps: int, wait: bool, batch: str = "8x128"
 ) -> dict[str, Any]:
-    quiet.wait_for_quiet(wait)
     env = dict(os.environ, HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     cmd = [sys.executable, __file__, "--worker", which, "--technique", technique,
            "--warmup", str(warmup), "--steps", str(steps), "--batch", batch]  # fmt: skip
-    with quiet.OtherLoad() as load:
-        done = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=str(REPO))
-    if done.returncode != 0:
-        raise SystemExit(f"{which} {technique} failed:\n{done.stderr[-3000:]}")
-    result = json.loads(done.stdout.strip().splitlines()[-1])
-    return {**result, **load.record()}
+
+    def once() -> dict[str, Any]:
+        with quiet.OtherLoad() as load:
+            done = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=str(REPO))
+        if done.returncode != 0:
+            raise SystemExit(f"{which} {technique} failed:\n{done.stderr[-3000:]}")
+        return {**json.loads(done.stdout.strip().splitlines()[-1]), **load.record()}
+
+    return quiet.quiet_measurement(once, wait)
 
 
 def main() -> int:

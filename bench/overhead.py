@@ -97,8 +97,9 @@ def main() -> int:
     runs: dict[str, list[dict[str, object]]] = {"peftlab": [], "handwritten": []}
     for pair in range(args.pairs):
         for name in ("peftlab", "handwritten"):
-            quiet.wait_for_quiet(not args.no_wait)
-            record = time_once(name, cmds[name], env)
+            record = quiet.quiet_measurement(
+                lambda name=name: time_once(name, cmds[name], env), not args.no_wait
+            )
             runs[name].append(record)
             print(
                 f"pair {pair + 1} {name:11s} {record['wall_s']:7.2f} s  "

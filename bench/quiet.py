@@ -15,6 +15,7 @@ import platform
 import resource
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -101,6 +102,23 @@ def wait_for_quiet(
             )
         time.sleep(8.0)
         waited += 8.0
+
+
+def quiet_measurement(
+    measure: Callable[[], dict[str, Any]], wait: bool = True, tries: int = 3, say: Any = print
+) -> dict[str, Any]:
+    """`measure()` on a quiet machine; when other processes still took more than MAX_OTHERS of
+    the CPU while it ran, wait and measure again (at most `tries` times in all). The record
+    says how many tries were discarded; the last one is kept whatever it saw."""
+    for attempt in range(1, tries + 1):
+        wait_for_quiet(wait, say=say)
+        record = measure()
+        busy = record.get("others_cpu_share", 0.0)
+        if not wait or busy <= MAX_OTHERS or attempt == tries:
+            record["discarded_tries"] = attempt - 1
+            return record
+        say(f"  other processes used {busy:.0%} of the CPU meanwhile: measuring again")
+    raise AssertionError("unreachable")
 
 
 def contended(records: list[dict[str, Any]]) -> bool:

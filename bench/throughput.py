@@ -40,7 +40,12 @@ MAX_LENGTH, BATCH, EVAL_BATCH, SEED = 64, 32, 64, 42
 LEARNING_RATE, WEIGHT_DECAY, WARMUP, CLIP = 2e-3, 0.01, 0.06, 1.0  # peftlab's LoRA defaults
 
 
-def run_peftlab(train_samples: int, work: Path) -> dict[str, float]:
+def run_peftlab(train_samples: int) -> dict[str, float]:
+    with tempfile.TemporaryDirectory(prefix="throughput-") as tmp:
+        return _run_peftlab(train_samples, Path(tmp))
+
+
+def _run_peftlab(train_samples: int, work: Path) -> dict[str, float]:
     script = Path(sys.executable).parent / "peftlab"
     cli = [str(script)] if script.is_file() else [sys.executable, "-m", "ui.cli"]
     cmd = [
@@ -174,17 +179,14 @@ def main() -> int:
     args = parser.parse_args()
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     print("naive loop = every batch padded to 64 tokens, random batches (DataLoader shuffle)")
-    with tempfile.TemporaryDirectory(prefix="throughput-") as tmp:
-        quiet.wait_for_quiet(not args.no_wait)
-        ours = run_peftlab(args.train_samples, Path(tmp))
-        print(
-            f"peftlab   epoch {ours['epoch_s']:7.1f} s (training {ours['train_only_s']:.1f} s)  "
-            f"{ours['real_tokens_per_s']:7.0f} real tokens/s  accuracy {ours['accuracy']:.4f}  "
-            f"(others used {ours['others_cpu_share']:.0%} CPU)",
-            flush=True,
-        )
-    quiet.wait_for_quiet(not args.no_wait)
-    naive = run_naive(args.train_samples)
+    ours = quiet.quiet_measurement(lambda: run_peftlab(args.train_samples), not args.no_wait)
+    print(
+        f"peftlab   epoch {ours['epoch_s']:7.1f} s (training {ours['train_only_s']:.1f} s)  "
+        f"{ours['real_tokens_per_s']:7.0f} real tokens/s  accuracy {ours['accuracy']:.4f}  "
+        f"(others used {ours['others_cpu_share']:.0%} CPU)",
+        flush=True,
+    )
+    naive = quiet.quiet_measurement(lambda: run_naive(args.train_samples), not args.no_wait)
     print(
         f"naive     epoch {naive['epoch_s']:7.1f} s (training {naive['train_only_s']:.1f} s)  "
         f"{naive['real_tokens_per_s']:7.0f} real tokens/s  accuracy {naive['accuracy']:.4f}  "
