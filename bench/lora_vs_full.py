@@ -118,21 +118,28 @@ def worker(
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=LEARNING_RATES[technique], weight_decay=0.01)
     rss_loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    times = []
+    times, phases = [], {"forward": [], "backward": [], "optimizer": []}
     for i in range(warmup + steps):
         start = time.perf_counter()
         loss = model(**batch).loss
+        forward = time.perf_counter()
         loss.backward()
+        backward = time.perf_counter()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
+        end = time.perf_counter()
         if i >= warmup:
-            times.append(time.perf_counter() - start)
+            times.append(end - start)
+            phases["forward"].append(forward - start)
+            phases["backward"].append(backward - forward)
+            phases["optimizer"].append(end - backward)
     return {
         "technique": technique,
         "trainable": sum(p.numel() for p in params),
         "total": sum(p.numel() for p in model.parameters()),
         "step_s": statistics.median(times) if times else None,
         "step_times_s": times,
+        "phases_s": {k: statistics.median(v) if v else None for k, v in phases.items()},
         "rss_after_imports_mib": rss_start,
         "rss_model_loaded_mib": rss_loaded,
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
@@ -192,9 +199,11 @@ def main() -> int:
         for technique in ("lora", "full"):
             r = measure(technique, "steptime", args.warmup, args.steps, wait)
             step_runs[technique].append(r)
+            ms = {k: round(v * 1000) for k, v in r["phases_s"].items()}
             print(
                 f"round {round_ + 1} MiniLM {technique:4s} step {r['step_s'] * 1000:7.1f} ms  "
-                f"(trainable {r['trainable']:,}; others used {r['others_cpu_share']:.0%} CPU)",
+                f"(forward {ms['forward']}, backward {ms['backward']}, optimizer {ms['optimizer']} ms; "
+                f"trainable {r['trainable']:,}; others used {r['others_cpu_share']:.0%} CPU)",
                 flush=True,
             )
     lora_step = statistics.median(r["step_s"] for r in step_runs["lora"])

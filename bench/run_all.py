@@ -295,7 +295,17 @@ def details(results: dict[str, dict[str, Any]]) -> list[str]:
             "",
             "Step times per process (median of 20 steps each): LoRA "
             f"{[round(r['step_s'] * 1000) for r in s['runs']['lora']]} ms, full "
-            f"{[round(r['step_s'] * 1000) for r in s['runs']['full']]} ms. Memory (peak RSS of "
+            f"{[round(r['step_s'] * 1000) for r in s['runs']['full']]} ms. Where a step goes "
+            "(first process of each, ms): "
+            + "; ".join(
+                f"{tech} "
+                + ", ".join(
+                    f"{phase} {s['runs'][tech][0].get('phases_s', {}).get(phase, 0) * 1000:.0f}"
+                    for phase in ("forward", "backward", "optimizer")
+                )
+                for tech in ("lora", "full")
+            )
+            + ". Memory (peak RSS of "
             "the whole process, which includes about "
             f"{next(iter(lf['memory']['runs'].values()))['lora']['rss_after_imports_mib']:.0f} MiB "
             "for Python and torch):",
