@@ -91,6 +91,11 @@ def _params_match(recipe: dict[str, Any], results: dict[str, Any], sets: list[st
     """
     from kernel.params import parse_cli_value
 
+    if not any(item.startswith("trainer.learning_rate=") for item in sets):
+        # without a rate asked for, only runs at their technique's own rate count
+        rate = ((recipe.get("trainer") or {}).get("params") or {}).get("learning_rate")
+        if rate not in (None, 0, 0.0):
+            return False
     for item in sets:
         key, _, raw = item.partition("=")
         kind, _, param = key.partition(".")
