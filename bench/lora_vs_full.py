@@ -12,8 +12,11 @@ step is forward, backward and an AdamW update of the trainable weights.
   randomly initialised - no download), batch 8 x 128 tokens, 2 steps (the second
   with AdamW's state allocated). Each in a fresh process; the figure is the
   process's peak resident set (ru_maxrss), so one measurement cannot inflate the
-  other. Target: LoRA <= 0.6 x full. Activations do not shrink with LoRA, so the
-  ratio depends on the batch: a second, smaller batch (2 x 128) is measured too.
+  other. Target: LoRA <= 0.6 x full. LoRA saves the weight gradients and AdamW's
+  two moments, not the activations, so the figure is taken with activation
+  checkpointing on for both (`trainer.gradient_checkpointing`, the setting to use
+  when memory matters); the same batch without checkpointing, and a smaller
+  batch, are measured too and show how activations dilute the saving.
 
     python bench/lora_vs_full.py [--rounds 2] [--steps 20] [--no-wait]
 """
@@ -39,6 +42,12 @@ REPO = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "rotten_tomatoes"
 STEP_TARGET, MEMORY_TARGET = 0.70, 0.6
 LEARNING_RATES = {"lora": 2e-3, "full": 5e-5}
+
+
+def describe(setup: str) -> str:
+    """'8x128+checkpointing' -> 'batch 8 x 128, activation checkpointing'."""
+    batch, _, option = setup.partition("+")
+    return f"batch {batch.replace('x', ' x ')}" + (", activation checkpointing" if option else "")
 
 
 # worker side: one technique, one measurement, in its own process --------------------------
@@ -67,8 +76,20 @@ def model_facts(model_id: str) -> Any:
     return ModelFacts.from_manifest_section(manifest["model"])
 
 
+def checkpoint_activations(model: Any) -> None:
+    """Activation checkpointing as the trainer's `gradient_checkpointing` turns it on."""
+    enable = getattr(model, "activation_checkpointing_enable", None)  # transformers 5 name
+    enable = enable or model.gradient_checkpointing_enable
+    kwargs_name = (
+        "activation_checkpointing_kwargs"
+        if enable.__name__.startswith("activation")
+        else "gradient_checkpointing_kwargs"
+    )
+    enable(**{kwargs_name: {"use_reentrant": False}})
+
+
 def prepared(
-    technique: str, which: str, batch_size: int, length: int
+    technique: str, which: str, batch_size: int, length: int, checkpointing: bool = False
 ) -> tuple[Any, dict[str, Any]]:
     """(model to train, one batch) for the MiniLM step-time or the BERT-base memory measurement."""
     import torch
@@ -103,17 +124,25 @@ def prepared(
             "labels": torch.randint(0, 2, (batch_size,)),
         }
         facts = model_facts("bert")
+    if checkpointing:
+        checkpoint_activations(model)
     ctx = technique_context(handle, facts, "sequence-classification", 2)
     return handle.instance.apply(model, ctx), batch
 
 
 def worker(
-    technique: str, which: str, warmup: int, steps: int, batch_size: int, length: int
+    technique: str,
+    which: str,
+    warmup: int,
+    steps: int,
+    batch_size: int,
+    length: int,
+    checkpointing: bool = False,
 ) -> dict[str, Any]:
     import torch
 
     rss_start = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    model, batch = prepared(technique, which, batch_size, length)
+    model, batch = prepared(technique, which, batch_size, length, checkpointing)
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=LEARNING_RATES[technique], weight_decay=0.01)
@@ -145,6 +174,7 @@ def worker(
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "threads": torch.get_num_threads(),
         "batch": list(batch["input_ids"].shape),
+        "checkpointing": checkpointing,
     }
 
 
@@ -152,12 +182,19 @@ def worker(
 
 
 def measure(
-    technique: str, which: str, warmup: int, steps: int, wait: bool, batch: str = "8x128"
+    technique: str, which: str, warmup: int, steps: int, wait: bool, setup: str = "8x128"
 ) -> dict[str, Any]:
+    """One measurement in a fresh process; `setup` is BxL, with "+checkpointing" to recompute
+    activations in the backward pass."""
+    batch, _, option = setup.partition("+")
     env = dict(os.environ, HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     cmd = [sys.executable, __file__, "--worker", which, "--technique", technique,
            "--warmup", str(warmup), "--steps", str(steps), "--batch", batch]  # fmt: skip
+    if option == "checkpointing":
+        cmd.append("--checkpointing")
+    elif option:
+        raise SystemExit(f"unknown option '{option}' in memory setup '{setup}'")
 
     def once() -> dict[str, Any]:
         with quiet.OtherLoad() as load:
@@ -176,12 +213,13 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--memory-steps", type=int, default=2)
     parser.add_argument(
-        "--memory-batches",
+        "--memory-setups",
         nargs="+",
-        default=["8x128", "2x128"],
-        help="BxL; the first is the figure",
+        default=["8x128+checkpointing", "8x128", "2x128"],
+        help="BxL, +checkpointing to recompute activations; the first is the figure",
     )
     parser.add_argument("--batch", default="8x128", help=argparse.SUPPRESS)
+    parser.add_argument("--checkpointing", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--no-wait", action="store_true", help="do not wait for a quiet machine")
     parser.add_argument("--worker", choices=["steptime", "memory"], help=argparse.SUPPRESS)
     parser.add_argument("--technique", choices=["lora", "full"], help=argparse.SUPPRESS)
@@ -189,7 +227,17 @@ def main() -> int:
     if args.worker:
         size, length = (int(v) for v in args.batch.split("x"))
         print(
-            json.dumps(worker(args.technique, args.worker, args.warmup, args.steps, size, length))
+            json.dumps(
+                worker(
+                    args.technique,
+                    args.worker,
+                    args.warmup,
+                    args.steps,
+                    size,
+                    length,
+                    args.checkpointing,
+                )
+            )  # fmt: skip
         )
         return 0
 
@@ -211,13 +259,13 @@ def main() -> int:
     step_ratio = lora_step / full_step
 
     memory: dict[str, dict[str, Any]] = {}
-    for batch in args.memory_batches:
+    for batch in args.memory_setups:
         memory[batch] = {}
         for technique in ("lora", "full"):
             m = measure(technique, "memory", 0, args.memory_steps, wait, batch)
             memory[batch][technique] = m
             print(
-                f"BERT-base batch {batch} {technique:4s} peak RSS {m['peak_rss_mib']:7.0f} MiB  "
+                f"BERT-base {describe(batch)} {technique:4s} peak RSS {m['peak_rss_mib']:7.0f} MiB  "
                 f"(after imports {m['rss_after_imports_mib']:.0f} MiB, model built "
                 f"{m['rss_model_loaded_mib']:.0f} MiB; trainable {m['trainable']:,} of {m['total']:,})",
                 flush=True,
@@ -228,16 +276,16 @@ def main() -> int:
         above = {t: memory[batch][t]["peak_rss_mib"] - memory[batch][t]["rss_after_imports_mib"]
                  for t in ("lora", "full")}  # fmt: skip
         memory[batch]["ratio_above_imports"] = above["lora"] / above["full"]
-    figure_batch = args.memory_batches[0]
+    figure_batch = args.memory_setups[0]
     memory_ratio = memory[figure_batch]["ratio"]
     valid = not quiet.contended(step_runs["lora"] + step_runs["full"])
     print(
         f"\nstep time LoRA / full (MiniLM, batch 32 x 64): {step_ratio:.3f}  target <= {STEP_TARGET}  "
         f"{'PASS' if step_ratio <= STEP_TARGET else 'MISS'}\n"
-        f"peak memory LoRA / full (BERT-base, batch {figure_batch}): {memory_ratio:.3f}  "
+        f"peak memory LoRA / full (BERT-base, {describe(figure_batch)}): {memory_ratio:.3f}  "
         f"target <= {MEMORY_TARGET}  {'PASS' if memory_ratio <= MEMORY_TARGET else 'MISS'}"
         + "".join(
-            f"\n  batch {b}: {m['ratio']:.3f} (above the imports: {m['ratio_above_imports']:.3f})"
+            f"\n  {describe(b)}: {m['ratio']:.3f} (above the imports: {m['ratio_above_imports']:.3f})"
             for b, m in memory.items()
         )
         + ("" if valid else "\n(other processes used the CPU during a measurement: not valid)")
@@ -255,7 +303,8 @@ def main() -> int:
                 "runs": step_runs,
             },
             "memory": {
-                "figure": f"peak RSS LoRA / full fine-tuning, BERT-base from BertConfig(), batch {figure_batch}",
+                "figure": "peak RSS LoRA / full fine-tuning, BERT-base from BertConfig(), "
+                + describe(figure_batch),
                 "ratio": memory_ratio,
                 "target": MEMORY_TARGET,
                 "pass": memory_ratio <= MEMORY_TARGET,

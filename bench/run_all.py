@@ -46,10 +46,16 @@ QUICK = {
     "overhead": ["--pairs", "1", "--max-steps", "5"],
     "throughput": ["--train-samples", "320"],
     "lora_vs_full": [
-        "--rounds", "1", "--steps", "3", "--warmup", "1", "--memory-batches", "2x128",
+        "--rounds", "1", "--steps", "3", "--warmup", "1", "--memory-setups", "2x128+checkpointing",
     ],
 }  # fmt: skip
 WAITS = {"overhead", "throughput", "lora_vs_full"}  # the ones that wait per measurement
+
+
+def setup_words(setup: str) -> str:
+    """A lora_vs_full memory setup ('8x128+checkpointing') in words."""
+    batch, _, option = setup.partition("+")
+    return f"batch {batch.replace('x', ' x ')}" + (", activation checkpointing" if option else "")
 
 
 @dataclass
@@ -169,7 +175,7 @@ def rows(results: dict[str, dict[str, Any]], suite: dict[str, dict[str, Any]]) -
             first = batch == next(iter(m["runs"]))
             out.append(
                 Row(
-                    f"peak RSS LoRA / full, BERT-base (BertConfig()), batch {batch.replace('x', ' x ')}",
+                    f"peak RSS LoRA / full, BERT-base (BertConfig()), {setup_words(batch)}",
                     f"<= {m['target']}" if first else "(for comparison)",
                     f"{r['ratio']:.3f} ({r['lora']['peak_rss_mib']:.0f} MiB / "
                     f"{r['full']['peak_rss_mib']:.0f} MiB)",
@@ -246,7 +252,9 @@ def plots(results: dict[str, dict[str, Any]], folder: Path) -> dict[str, str]:
             a2.bar([j + (i - 0.5) * width for j in range(len(batches))],
                    [lf["memory"]["runs"][b][tech]["peak_rss_mib"] for b in batches],
                    width, label="LoRA" if tech == "lora" else "full")  # fmt: skip
-        a2.set_xticks(range(len(batches)), [f"batch {b}" for b in batches])
+        a2.set_xticks(
+            range(len(batches)), [b.replace("+checkpointing", "\n+ckpt") for b in batches]
+        )
         a2.set(ylabel="peak RSS, MiB", title="BERT-base")
         a2.legend()
         save(fig, "lora_vs_full")
@@ -313,7 +321,7 @@ def details(results: dict[str, dict[str, Any]]) -> list[str]:
         ]
         for batch, r in lf["memory"]["runs"].items():
             lines.append(
-                f"- batch {batch}: LoRA {r['lora']['peak_rss_mib']:.0f} MiB, full "
+                f"- {setup_words(batch)}: LoRA {r['lora']['peak_rss_mib']:.0f} MiB, full "
                 f"{r['full']['peak_rss_mib']:.0f} MiB, ratio {r['ratio']:.3f} "
                 f"({r['ratio_above_imports']:.3f} counting only what training adds after importing torch)"
             )

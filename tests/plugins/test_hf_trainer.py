@@ -241,3 +241,48 @@ def test_unquoted_no_on_the_command_line_means_the_option_no(kernel):
     params = resolve(recipe, kernel.snapshot, kernel.graph()).plugins["trainer"].params
     assert params["mixed_precision"] == "no"
     assert params["measure_baseline"] is False
+
+
+@pytest.mark.parametrize(
+    "technique, params",
+    [
+        ("lora", {"dropout": 0.1}),  # the recomputed forward must draw the same dropout masks
+        ("adapter", {}),  # hand-written modules inside the checkpointed layers
+        ("prefix_tuning", {}),  # attention patched by the bundle
+    ],
+)
+def test_gradient_checkpointing_recomputes_each_layer_and_keeps_the_losses(
+    kernel, tmp_path, tiny_models, tiny_csv_dir, monkeypatch, technique, params
+):
+    from transformers import AutoConfig
+    from transformers.models.bert import modeling_bert
+
+    # count the attention blocks inside each layer: the layer's own forward carries the
+    # checkpointing wrapper and must stay as it is
+    calls = {"n": 0}
+    original = modeling_bert.BertAttention.forward
+
+    def counted(self: Any, *args: Any, **kwargs: Any) -> Any:
+        calls["n"] += 1
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(modeling_bert.BertAttention, "forward", counted)
+    losses, layer_calls = {}, {}
+    for checkpointing in (False, True):
+        calls["n"] = 0
+        run = make_run(
+            kernel,
+            tmp_path / f"checkpointing-{checkpointing}",
+            tiny_models["bert"],
+            tiny_csv_dir,
+            technique=technique,
+            trainer={"gradient_checkpointing": checkpointing, "measure_baseline": False},
+            technique_params=params,
+        )
+        results = execute(run)
+        losses[checkpointing] = [r["loss"] for r in run.metrics() if "loss" in r]
+        layer_calls[checkpointing] = calls["n"]
+    layers = AutoConfig.from_pretrained(tiny_models["bert"]).num_hidden_layers
+    # the backward pass runs every layer's forward once more per training step
+    assert layer_calls[True] - layer_calls[False] == results["global_step"] * layers
+    assert losses[True] == pytest.approx(losses[False], rel=1e-4)

@@ -44,7 +44,7 @@ class LoRA(Technique):
             task_type=peft_task_type(ctx.task),
             r=int(p.get("r", 8)),
             lora_alpha=int(p.get("alpha", 16)),
-            lora_dropout=float(p.get("dropout", 0.1)),
+            lora_dropout=float(p.get("dropout", 0.0)),
             target_modules=resolve_target_modules(p.get("target_modules"), ctx.facts),
             bias=p.get("bias", "none"),
             use_dora=bool(p.get("use_dora", False)),

@@ -61,7 +61,10 @@ class QLoRA(Technique):
                 "model_load_kwargs"
             )
         model = prepare_model_for_kbit_training(
-            model, use_gradient_checkpointing=p["gradient_checkpointing"]
+            model,
+            use_gradient_checkpointing=p["gradient_checkpointing"],
+            # non-reentrant: no need to make the frozen embeddings' output require grad
+            gradient_checkpointing_kwargs={"use_reentrant": False},
         )
         config = LoraConfig(
             task_type=peft_task_type(ctx),

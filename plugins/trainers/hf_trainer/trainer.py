@@ -293,6 +293,7 @@ def _training_arguments(ctx: RunContext, p: dict[str, Any], learning_rate: float
         average_tokens_across_devices=ctx.dataset_section.get("task", "sequence-classification")
         != "sequence-classification",
         label_names=["labels"],
+        **_checkpointing_arguments(bool(p.get("gradient_checkpointing", False))),
         fp16=precision == "fp16",
         bf16=precision == "bf16",
         report_to="none",
@@ -303,6 +304,23 @@ def _training_arguments(ctx: RunContext, p: dict[str, Any], learning_rate: float
         # every process trains alone; with it, the processes form one gloo group (DDP)
         use_cpu=not torch.accelerator.is_available(),
     )
+
+
+def _checkpointing_arguments(enabled: bool) -> dict[str, Any]:
+    """TrainingArguments for activation (gradient) checkpointing, under the name this
+    transformers uses (5.x renamed `gradient_checkpointing` to `activation_checkpointing`)."""
+    import dataclasses
+
+    from transformers import TrainingArguments
+
+    names = {f.name for f in dataclasses.fields(TrainingArguments)}
+    prefix = "activation" if "activation_checkpointing" in names else "gradient"
+    # non-reentrant checkpointing needs no input that requires grad, so it works under frozen
+    # embeddings (every PEFT technique) without peft's enable_input_require_grads
+    return {
+        f"{prefix}_checkpointing": enabled,
+        f"{prefix}_checkpointing_kwargs": {"use_reentrant": False} if enabled else None,
+    }
 
 
 def base_model_source(model: Any) -> str | None:
