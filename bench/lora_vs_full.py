@@ -85,7 +85,7 @@ def checkpoint_activations(model: Any) -> None:
         if enable.__name__.startswith("activation")
         else "gradient_checkpointing_kwargs"
     )
-    enable(**{kwargs_name: {"use_reentrant": False}})
+    enable(**{kwargs_name: {"use_reentrant": True}})
 
 
 def prepared(

@@ -39,6 +39,7 @@ FULL = {
     "overhead": ["--pairs", "3"],
     "throughput": [],
     "lora_vs_full": [],
+    "qlora_memory": [],
 }
 QUICK = {
     "kernel_scale": ["--sizes", "10", "100", "--repeat", "2"],
@@ -48,8 +49,14 @@ QUICK = {
     "lora_vs_full": [
         "--rounds", "1", "--steps", "3", "--warmup", "1", "--memory-setups", "2x128+checkpointing",
     ],
+    "qlora_memory": ["--steps", "2", "--models", "minilm"],
 }  # fmt: skip
-WAITS = {"overhead", "throughput", "lora_vs_full"}  # the ones that wait per measurement
+WAITS = {
+    "overhead",
+    "throughput",
+    "lora_vs_full",
+    "qlora_memory",
+}  # the ones that wait per measurement
 
 
 def setup_words(setup: str) -> str:
@@ -182,6 +189,21 @@ def rows(results: dict[str, dict[str, Any]], suite: dict[str, dict[str, Any]]) -
                     r["ratio"] <= m["target"] if first else None,
                 )  # fmt: skip
             )
+    if q := results.get("qlora_memory"):
+        for model, v in q["verdicts"].items():
+            f = q["figures"][model]
+            out.append(
+                Row(
+                    f"QLoRA / LoRA, {model}, each bundle's defaults: peak memory; model footprint",
+                    "< 1; < 1",
+                    f"{v['peak_ratio']:.3f} ({f['qlora']['peak_memory_mb']:.0f} / "
+                    f"{f['lora']['peak_memory_mb']:.0f} MiB); {v['footprint_ratio']:.3f} "
+                    f"({f['qlora']['model_footprint_mb']:.0f} / "
+                    f"{f['lora']['model_footprint_mb']:.0f} MB)",
+                    v["pass"],
+                    q["quiet"],
+                )  # fmt: skip
+            )
     return out
 
 
@@ -258,6 +280,19 @@ def plots(results: dict[str, dict[str, Any]], folder: Path) -> dict[str, str]:
         a2.set(ylabel="peak RSS, MiB", title="BERT-base")
         a2.legend()
         save(fig, "lora_vs_full")
+    if q := results.get("qlora_memory"):
+        models = list(q["figures"])
+        setups = list(next(iter(q["figures"].values())))
+        fig, ax = plt.subplots(figsize=(7, 3.4))
+        width = 0.8 / len(setups)
+        for i, setup in enumerate(setups):
+            ax.bar([j + (i - (len(setups) - 1) / 2) * width for j in range(len(models))],
+                   [q["figures"][m][setup]["peak_memory_mb"] for m in models],
+                   width, label=setup)  # fmt: skip
+        ax.set_xticks(range(len(models)), models)
+        ax.set(ylabel="peak RSS, MiB", title="QLoRA vs LoRA, batch 32 x 64")
+        ax.legend(fontsize=7)
+        save(fig, "qlora_memory")
     return made
 
 
@@ -324,6 +359,33 @@ def details(results: dict[str, dict[str, Any]]) -> list[str]:
                 f"- {setup_words(batch)}: LoRA {r['lora']['peak_rss_mib']:.0f} MiB, full "
                 f"{r['full']['peak_rss_mib']:.0f} MiB, ratio {r['ratio']:.3f} "
                 f"({r['ratio_above_imports']:.3f} counting only what training adds after importing torch)"
+            )
+        lines.append("")
+    if q := results.get("qlora_memory"):
+        lines += [
+            "### QLoRA against LoRA (`bench/qlora_memory.py`)",
+            "",
+            f"Each setup is one `peftlab train` process ({q['steps']} steps, batch 32 x 64, no "
+            "evaluation before training); peak memory is the run's own figure (peak RSS on the "
+            "CPU), footprint the bytes of the weights it holds.",
+            "",
+            "| model | setup | peak memory (MiB) | footprint (MB) | s / step |",
+            "|---|---|---:|---:|---:|",
+        ]
+        for model, setups in q["figures"].items():
+            for setup, f in setups.items():
+                lines.append(
+                    f"| {model} | {setup} | {f['peak_memory_mb']:,.0f} | "
+                    f"{f['model_footprint_mb']:.1f} | "
+                    f"{f['train_runtime_s'] / max(f['global_step'], 1):.2f} |"
+                )
+        lines.append("")
+        for model, v in q["verdicts"].items():
+            lines.append(
+                f"- {model}: QLoRA / LoRA peak {v['peak_ratio']:.3f}, footprint "
+                f"{v['footprint_ratio']:.3f}; with checkpointing on both "
+                f"{v['peak_ratio_both_checkpointing']:.3f}, on neither "
+                f"{v['peak_ratio_neither_checkpointing']:.3f}"
             )
         lines.append("")
     return lines

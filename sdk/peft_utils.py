@@ -289,3 +289,32 @@ def parameter_bytes(model: Any) -> int:
     for tensor in list(model.parameters()) + list(model.buffers()):
         total += tensor.numel() * tensor.element_size()
     return total
+
+
+QUANTIZED_PARAMETER_TYPES = ("Params4bit", "Int8Params")  # bitsandbytes' weight classes
+
+
+def release_checkpoint_map(model: Any) -> None:
+    """Copy a quantized model's unquantized weights out of the checkpoint's memory map.
+
+    transformers loads safetensors weights as views into the memory-mapped file.
+    In a model loaded in 4 or 8 bits, the embeddings, norms and head stay such
+    views, and they keep the whole file mapped - including the pages of every
+    full-precision linear weight read while quantizing, which count in the
+    process's resident memory for the rest of the run (about 0.4 GiB for a
+    BERT-base-sized model, more than its 4-bit weights save). Copying the views
+    into the process's own memory lets the map go.
+    """
+    import gc
+
+    import torch
+
+    with torch.no_grad():
+        for module in model.modules():
+            for parameter in list(module.parameters(recurse=False)):
+                if type(parameter).__name__ not in QUANTIZED_PARAMETER_TYPES:
+                    parameter.data = parameter.data.clone()
+            for name, buffer in list(module.named_buffers(recurse=False)):
+                if buffer is not None:
+                    module._buffers[name] = buffer.clone()
+    gc.collect()  # the map closes once its last view is collected

@@ -14,7 +14,13 @@ from typing import Any
 
 from sdk import TechniqueContext, resolve_target_modules
 from sdk.base import Technique
-from sdk.peft_utils import build_peft_model, head_modules, kbit_device_map, peft_task_type
+from sdk.peft_utils import (
+    build_peft_model,
+    head_modules,
+    kbit_device_map,
+    peft_task_type,
+    release_checkpoint_map,
+)
 
 
 def skip_pattern(module_name: str) -> str:
@@ -60,11 +66,13 @@ class QLoRA(Technique):
                 "QLoRA expects a base model loaded in 4 bits: build it with the technique's "
                 "model_load_kwargs"
             )
+        release_checkpoint_map(model)
+        # peft's default, reentrant checkpointing: with bitsandbytes' 4-bit layers on the CPU,
+        # the non-reentrant kind peaked 40 % higher on a BERT-base-sized model (2.25 vs 1.61 GiB)
         model = prepare_model_for_kbit_training(
             model,
             use_gradient_checkpointing=p["gradient_checkpointing"],
-            # non-reentrant: no need to make the frozen embeddings' output require grad
-            gradient_checkpointing_kwargs={"use_reentrant": False},
+            gradient_checkpointing_kwargs={"use_reentrant": True},
         )
         config = LoraConfig(
             task_type=peft_task_type(ctx),
@@ -83,4 +91,5 @@ class QLoRA(Technique):
                 "a QLoRA adapter must be loaded on the 4-bit base it was trained on: build the "
                 "base model with the technique's model_load_kwargs"
             )
+        release_checkpoint_map(base_model)
         return PeftModel.from_pretrained(base_model, str(directory))

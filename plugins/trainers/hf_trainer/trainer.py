@@ -130,7 +130,9 @@ class HFTrainer(TrainerPlugin):
             # bitsandbytes repacks 4-bit weights for its CPU inference kernel on the first
             # no-grad forward, after which a training step fails ("a view of a leaf Variable
             # ... in-place operation"): on the CPU a 4-bit model is evaluated only at the end
-            print("evaluation: only after training (a 4-bit model on the CPU cannot train after evaluating)")
+            print(
+                "evaluation: only after training (a 4-bit model on the CPU cannot train after evaluating)"
+            )
             measure_baseline = False
             trainer.args.eval_strategy = IntervalStrategy.NO
         baseline: dict[str, float] = {}
@@ -315,11 +317,12 @@ def _checkpointing_arguments(enabled: bool) -> dict[str, Any]:
 
     names = {f.name for f in dataclasses.fields(TrainingArguments)}
     prefix = "activation" if "activation_checkpointing" in names else "gradient"
-    # non-reentrant checkpointing needs no input that requires grad, so it works under frozen
-    # embeddings (every PEFT technique) without peft's enable_input_require_grads
+    # reentrant checkpointing: on the CPU it peaked lower than the non-reentrant kind (LoRA on a
+    # BERT-base-sized model, batch 32 x 64: 1.60 vs 1.96 GiB); transformers makes the embeddings'
+    # output require grad, so the gradient reaches adapters under frozen embeddings
     return {
         f"{prefix}_checkpointing": enabled,
-        f"{prefix}_checkpointing_kwargs": {"use_reentrant": False} if enabled else None,
+        f"{prefix}_checkpointing_kwargs": {"use_reentrant": True} if enabled else None,
     }
 
 

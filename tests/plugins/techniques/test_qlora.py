@@ -1,5 +1,7 @@
 """QLoRA on CPU: 4-bit base from bitsandbytes, LoRA on top, smaller than the fp32 model."""
 
+from pathlib import Path
+
 import pytest
 
 from sdk.validate import validate_bundle
@@ -78,3 +80,31 @@ def test_a_full_precision_base_is_refused(make_setup):
     setup = make_setup("qlora", "roberta")
     with pytest.raises(ValueError, match="4 bits"):
         setup.technique.apply(setup.fresh_base(), setup.ctx)
+
+
+def mapped_ranges(path) -> list[tuple[int, int]]:
+    """Address ranges of this process's memory maps of the file at `path` (Linux)."""
+    ranges = []
+    with open("/proc/self/maps", encoding="utf-8") as maps:
+        for line in maps:
+            fields = line.split(maxsplit=5)
+            if len(fields) == 6 and fields[5].strip() == str(path):
+                start, end = (int(x, 16) for x in fields[0].split("-"))
+                ranges.append((start, end))
+    return ranges
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").is_file(), reason="reads Linux memory maps")
+def test_the_checkpoint_file_is_unmapped_once_the_technique_applies(
+    quantized_setup, tmp_path
+):
+    import gc
+
+    setup = quantized_setup("bert")
+    checkpoint = (tmp_path / "bert-base" / "model.safetensors").resolve()
+    base = setup.fresh_base()
+    gc.collect()
+    # as loaded, the unquantized weights are views into the mapped file, which stays mapped
+    assert mapped_ranges(checkpoint)
+    setup.technique.apply(base, setup.ctx)
+    assert mapped_ranges(checkpoint) == []
