@@ -54,7 +54,7 @@ def worker(variant: str, folder: str, steps: int, batch: int, length: int) -> di
             folder, num_labels=2, dtype=dtype, use_safetensors=True
         ).cuda()
     lora = LoraConfig(
-        task_type="SEQ_CLS", r=8, lora_alpha=16, lora_dropout=0.1, target_modules=["query", "value"]
+        task_type="SEQ_CLS", r=8, lora_alpha=16, lora_dropout=0.0, target_modules=["query", "value"]
     )
     model = get_peft_model(model, lora)
     model.train()

@@ -116,7 +116,9 @@ def main() -> int:
             figures[model] = {}
             for name, (technique, sets) in SETUPS.items():
 
-                def once(technique: str = technique, sets: list[str] = sets) -> dict[str, Any]:
+                def once(
+                    technique: str = technique, sets: list[str] = sets, model: str = model
+                ) -> dict[str, Any]:
                     with quiet.OtherLoad() as load:
                         r = train(model_args[model], technique, sets, args.steps, root / "runs")
                     return {**r, **load.record()}

@@ -309,8 +309,10 @@ def details(results: dict[str, dict[str, Any]]) -> list[str]:
             f"Whole-command wall times, alternated: peftlab {a} s, hand-written {b} s; per-pair "
             f"ratios {[round(x, 3) for x in o['pair_ratios']]}. peftlab also evaluates the untrained "
             f"model (median {base:.1f} s) and checkpoints each epoch; without that evaluation the "
-            f"ratio would be {o['ratio_without_baseline_eval']:.3f}. Both reach the same loss and "
-            f"accuracy: peftlab {o['runs']['peftlab'][0]['train_loss']:.4f} / "
+            f"ratio would be {o['ratio_without_baseline_eval']:.3f}. Training loss and accuracy (the "
+            "same steps over the same data; the classifier's initial weights and the batches "
+            "are drawn differently from the same seed): "
+            f"peftlab {o['runs']['peftlab'][0]['train_loss']:.4f} / "
             f"{o['runs']['peftlab'][0]['accuracy']:.3f}, hand-written "
             f"{o['runs']['handwritten'][0]['train_loss']:.4f} / "
             f"{o['runs']['handwritten'][0]['accuracy']:.3f} "
@@ -328,7 +330,14 @@ def details(results: dict[str, dict[str, Any]]) -> list[str]:
             f"{n['real_tokens_per_s']:.0f}; validation pass {p['validation_s']:.0f} s vs "
             f"{n['validation_s']:.0f} s. The naive loop computes on {n['padded_tokens']:,} tokens "
             f"for {n['real_tokens']:,} real ones. Whole `peftlab train` command: "
-            f"{p['command_s']:.0f} s.",
+            f"{p['command_s']:.0f} s. Accuracy {p['accuracy']:.4f} vs {n['accuracy']:.4f}"
+            + (
+                f" (difference {t['accuracy_difference']:+.4f}; one standard error of a "
+                f"difference between two single-seed accuracies on these sentences: "
+                f"{t['accuracy_difference_se']:.4f}, the tolerance of 'equal')."
+                if "accuracy_difference" in t
+                else "."
+            ),
             "",
         ]
     if lf := results.get("lora_vs_full"):
