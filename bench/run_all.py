@@ -26,6 +26,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import quiet  # noqa: E402
+from lora_vs_full import describe  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 BENCH = REPO / "bench"
@@ -57,12 +58,6 @@ WAITS = {
     "lora_vs_full",
     "qlora_memory",
 }  # the ones that wait per measurement
-
-
-def setup_words(setup: str) -> str:
-    """A lora_vs_full memory setup ('8x128+checkpointing') in words."""
-    batch, _, option = setup.partition("+")
-    return f"batch {batch.replace('x', ' x ')}" + (", activation checkpointing" if option else "")
 
 
 @dataclass
@@ -182,7 +177,7 @@ def rows(results: dict[str, dict[str, Any]], suite: dict[str, dict[str, Any]]) -
             first = batch == next(iter(m["runs"]))
             out.append(
                 Row(
-                    f"peak RSS LoRA / full, BERT-base (BertConfig()), {setup_words(batch)}",
+                    f"peak RSS LoRA / full, BERT-base (BertConfig()), {describe(batch)}",
                     f"<= {m['target']}" if first else "(for comparison)",
                     f"{r['ratio']:.3f} ({r['lora']['peak_rss_mib']:.0f} MiB / "
                     f"{r['full']['peak_rss_mib']:.0f} MiB)",
@@ -363,7 +358,7 @@ def details(results: dict[str, dict[str, Any]]) -> list[str]:
         ]
         for batch, r in lf["memory"]["runs"].items():
             lines.append(
-                f"- {setup_words(batch)}: LoRA {r['lora']['peak_rss_mib']:.0f} MiB, full "
+                f"- {describe(batch)}: LoRA {r['lora']['peak_rss_mib']:.0f} MiB, full "
                 f"{r['full']['peak_rss_mib']:.0f} MiB, ratio {r['ratio']:.3f} "
                 f"({r['ratio_above_imports']:.3f} counting only what training adds after importing torch)"
             )

@@ -43,6 +43,21 @@ def save_tiny_model(arch: str, folder: Path) -> Path:
     return folder
 
 
+def save_quantizable_bert(folder: Path) -> Path:
+    """A seeded 1-layer BERT encoder wide enough for bitsandbytes' 4-bit CPU kernels (blocks of
+    64 values: hidden 64, intermediate 128) and the MiniLM tokenizer in `folder`."""
+    import torch
+    from transformers import AutoModel, AutoTokenizer, BertConfig
+
+    tokenizer = AutoTokenizer.from_pretrained(str(minilm_dir()))
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=len(tokenizer), hidden_size=64, num_hidden_layers=1,
+                        num_attention_heads=2, intermediate_size=128, max_position_embeddings=64)  # fmt: skip
+    AutoModel.from_config(config).save_pretrained(str(folder))
+    tokenizer.save_pretrained(str(folder))
+    return folder
+
+
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """{architecture: folder} for bert, distilbert and roberta tiny models."""

@@ -205,18 +205,9 @@ def test_qlora_merges_into_the_dequantized_base(tmp_path, tiny_csv_dir):
     bitsandbytes quantizes in blocks of 64 values, so this model is a little wider
     than the shared tiny ones.
     """
-    import torch
-    from transformers import AutoModel, AutoTokenizer, BertConfig
+    from tests.conftest import save_quantizable_bert
 
-    from tests.conftest import minilm_dir
-
-    tokenizer = AutoTokenizer.from_pretrained(str(minilm_dir()))
-    torch.manual_seed(0)
-    config = BertConfig(vocab_size=len(tokenizer), hidden_size=64, num_hidden_layers=1,
-                        num_attention_heads=2, intermediate_size=128, max_position_embeddings=64)  # fmt: skip
-    model_dir = tmp_path / "bert64"
-    AutoModel.from_config(config).save_pretrained(str(model_dir))
-    tokenizer.save_pretrained(str(model_dir))
+    model_dir = save_quantizable_bert(tmp_path / "bert64")
     kernel = Kernel(
         KernelConfig(use_entry_points=False, use_env_path=False, user_dir=tmp_path / "x")
     )

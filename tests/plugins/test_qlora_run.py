@@ -9,23 +9,14 @@ from kernel import Kernel, KernelConfig
 from kernel.jobs import prepare_run
 from kernel.recipe import PluginChoice, Recipe, resolve
 from kernel.runner import main as run_main
-from tests.conftest import minilm_dir
+from tests.conftest import save_quantizable_bert
 
 
 def test_qlora_trains_over_two_epochs_with_default_evaluation(
     tmp_path: Path, tiny_csv_dir: Path
 ) -> None:
-    import torch
-    from transformers import AutoModel, AutoTokenizer, BertConfig
-
-    tokenizer = AutoTokenizer.from_pretrained(str(minilm_dir()))
-    torch.manual_seed(0)
     # bitsandbytes quantizes in blocks of 64 values: a little wider than the shared tiny models
-    config = BertConfig(vocab_size=len(tokenizer), hidden_size=64, num_hidden_layers=1,
-                        num_attention_heads=2, intermediate_size=128, max_position_embeddings=64)  # fmt: skip
-    model_dir = tmp_path / "bert64"
-    AutoModel.from_config(config).save_pretrained(str(model_dir))
-    tokenizer.save_pretrained(str(model_dir))
+    model_dir = save_quantizable_bert(tmp_path / "bert64")
     kernel = Kernel(
         KernelConfig(use_entry_points=False, use_env_path=False, user_dir=tmp_path / "x")
     )
