@@ -120,17 +120,17 @@ def reusable_runs(runs_dir: Path, techniques: list[str], sets: list[str]) -> dic
     found: dict[str, Path] = {}
     for run in list_runs(runs_dir):  # sorted by name = by start time, newest last
         try:
-            recipe = run.recipe()
+            record = run.record()
         except Exception:  # noqa: BLE001 - a broken folder is simply not reused
             continue
-        technique = (recipe.get("technique") or {}).get("id")
+        technique = record.technique.id
         if (
             technique in techniques
-            and (recipe.get("dataset") or {}).get("id") == "rotten_tomatoes"
-            and (recipe.get("model") or {}).get("id") == "minilm"
+            and record.dataset.id == "rotten_tomatoes"
+            and record.model.id == "minilm"
             and run.status().get("state") == "completed"
             and not any(k.startswith("technique.") for k in sets)
-            and _params_match(recipe, run.results() or {}, sets)
+            and _params_match(run.recipe(), run.results() or {}, sets)
         ):
             found[technique] = run.path
     return found
@@ -218,8 +218,8 @@ def train_missing(
     args: argparse.Namespace, techniques: list[str], sets: list[str]
 ) -> tuple[list[Any], str | None, dict[str, Path]]:
     """Train what --reuse does not find; (report rows, compare command, reused runs)."""
+    from engine.report import failed_row, row_from_run
     from kernel.runs import RunFolder
-    from ui.report import failed_row, row_from_run
 
     reused = reusable_runs(args.runs_dir, techniques, sets) if args.reuse else {}
     to_train = [t for t in techniques if t not in reused]
@@ -288,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"rotten tomatoes CSVs not found in {DATA}", file=sys.stderr)
         return 2
 
-    from ui.report import write_report
+    from engine.report import write_report
 
     techniques = [t for t in (args.techniques or "").split(",") if t] or all_techniques()
     rates = [r for r in (args.learning_rates or "").split(",") if r.strip()] or [None]

@@ -55,10 +55,10 @@ def describe(setup: str) -> str:
 
 def technique_handle(technique: str) -> Any:
     sys.path.insert(0, str(REPO))
+    from engine.plugins import load_plugin
     from kernel.discovery import BundleLocation
     from kernel.params import complete_params
     from kernel.registry import read_bundle
-    from kernel.runner import load_plugin
 
     folder = REPO / "plugins" / "techniques" / technique
     bundle = read_bundle(BundleLocation(folder, "builtin", 0))

@@ -25,8 +25,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from kernel.errors import RunError
+from kernel.procs import ProcessIdentity
 
 TERMINAL_STATES = ("completed", "failed")
 
@@ -54,21 +56,40 @@ def _slug(name: str) -> str:
     return re.sub(r"[^a-zA-Z0-9_.-]+", "-", name).strip("-")[:60] or "run"
 
 
-def _pid_alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # a zombie child still answers kill(0); its /proc stat says Z
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return stat.rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return True
+class PluginRecord(BaseModel):
+    """One bundle as a run recorded it: what a process needs to load that exact version."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str = "?"
+    params: dict[str, Any] = Field(default_factory=dict)
+    path: str = ""
+    content_hash: str | None = None
+    version: str | None = None
+    origin: str = "path"
+    #: the run folder's copy of the bundle (relative to the run folder), when it has one
+    snapshot: str | None = None
+
+
+class RunRecord(BaseModel):
+    """A run's recipe.yaml, typed: its name and the bundles (with params) it trains with."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str = ""
+    description: str = ""
+    dataset: PluginRecord = Field(default_factory=PluginRecord)
+    model: PluginRecord = Field(default_factory=PluginRecord)
+    technique: PluginRecord = Field(default_factory=PluginRecord)
+    trainer: PluginRecord = Field(default_factory=PluginRecord)
+
+    def plugin(self, kind: str) -> PluginRecord:
+        return getattr(self, kind)
+
+
+def _process_alive(status: dict[str, Any]) -> bool:
+    identity = ProcessIdentity.from_status(status)
+    return identity is not None and identity.alive()
 
 
 @dataclass(frozen=True)
@@ -140,13 +161,23 @@ class RunFolder:
         except FileNotFoundError:
             raise RunError("run has no recipe.yaml", path=self.path) from None
 
+    def record(self) -> RunRecord:
+        """recipe.yaml as a typed record (a RunError naming the file when it is damaged)."""
+        data = self.recipe()
+        try:
+            return RunRecord.model_validate(data)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(part) for part in first["loc"])
+            raise RunError(f"{where}: {first['msg']}", path=self.recipe_file) from None
+
     # status ----------------------------------------------------------------
     def status(self) -> dict[str, Any]:
         try:
             data = json.loads((self.path / "status.json").read_text(encoding="utf-8"))
         except (FileNotFoundError, json.JSONDecodeError):
             data = {"state": "pending"}
-        if data.get("state") == "running" and not _pid_alive(data.get("pid")):
+        if data.get("state") == "running" and not _process_alive(data):
             data["state"] = "interrupted"
         return data
 

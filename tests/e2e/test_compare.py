@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from engine.report import COLUMNS, PLOT_FILES
 from kernel.errors import RecipeError
-from ui.report import COLUMNS, PLOT_FILES
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -173,7 +173,7 @@ def test_training_matches_one_process_with_the_same_global_batch(runs):
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("accelerate") is None, reason="accelerate CLI not installed")
 def test_accelerate_launch_on_a_prepared_run_folder(setup, runs):
-    """`peftlab train --prepare-only` then `accelerate launch -m kernel.runner RUN_DIR`."""
+    """`peftlab train --prepare-only` then `accelerate launch -m engine.runner RUN_DIR`."""
     runs_dir = setup["root"] / "runs-accelerate"
     runs_dir.mkdir()
     prepared = peftlab(runs_dir, *recipe_args(setup, 2, "accelerate"), "--prepare-only")
@@ -183,7 +183,7 @@ def test_accelerate_launch_on_a_prepared_run_folder(setup, runs):
     launched = subprocess.run(
         ["accelerate", "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
          "--mixed_precision", "no", "--dynamo_backend", "no",
-         "-m", "kernel.runner", str(run_dir)],
+         "-m", "engine.runner", str(run_dir)],
         capture_output=True, text=True, timeout=600, env=env(), cwd=str(run_dir),
     )  # fmt: skip
     assert launched.returncode == 0, launched.stdout[-3000:] + launched.stderr[-3000:]

@@ -1,6 +1,6 @@
 """`peftlab export --merge` and `peftlab adapters predict|merge` on runs of a tiny BERT.
 
-The runs are trained in this process through the real runner (kernel.runner.main
+The runs are trained in this process through the real runner (engine.runner.main
 on prepared run folders): the same code path as a subprocess run, without paying
 for a new Python process per run. The commands are driven through click.
 """
@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from engine.runner import main as run_main
 from kernel import Kernel, KernelConfig
 from kernel.jobs import prepare_run
 from kernel.recipe import PluginChoice, Recipe, resolve
-from kernel.runner import main as run_main
 from kernel.runs import RunFolder
 
 TEXTS = ["a warm and clever film", "it broke on the first day"]

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import yaml
 
+from engine.runner import main as runner_main
 from kernel.jobs import prepare_run
 from kernel.recipe import Recipe, resolve
-from kernel.runner import main as runner_main
 from kernel.runs import RunFolder
 from tests.kernel.bundles import technique_manifest, write_bundle
 

@@ -1,6 +1,6 @@
 """Generation tasks end to end on tiny models: GPT-2 (causal-lm) and T5 (seq2seq).
 
-Runs go through the real engine (recipe resolve -> run folder -> kernel.runner);
+Runs go through the real engine (recipe resolve -> run folder -> engine.runner);
 the models are built from configs (2 layers, hidden 32) with a byte-level BPE
 tokenizer trained here on a few sentences, so nothing is downloaded.
 """
@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
+from engine.runner import main as runner_main
 from kernel import Kernel, KernelConfig
 from kernel.jobs import prepare_run
 from kernel.recipe import PluginChoice, Recipe, resolve
-from kernel.runner import main as runner_main
 from kernel.runs import RunFolder
 
 REPO = Path(__file__).resolve().parents[2]
@@ -195,8 +195,8 @@ def check_generation_results(results: dict[str, Any], technique: str, model: str
 def test_causal_lm_lora_with_new_tokens_trains_reloads_and_predicts(kernel, tmp_path, tiny_lms):
     from click.testing import CliRunner
 
+    from engine.inference import load_generator
     from ui.cli import cli
-    from ui.inference import load_generator
 
     run = make_run(
         kernel,
@@ -240,7 +240,7 @@ def test_causal_lm_lora_with_new_tokens_trains_reloads_and_predicts(kernel, tmp_
 
 
 def test_seq2seq_lora_trains_with_rouge_and_perplexity(kernel, tmp_path, tiny_lms):
-    from ui.inference import generate
+    from engine.inference import generate
 
     run = make_run(kernel, tmp_path, "t5", tiny_lms["t5"], "lora")
     results = execute(run)
@@ -263,7 +263,7 @@ def test_seq2seq_lora_trains_with_rouge_and_perplexity(kernel, tmp_path, tiny_lm
 
 @pytest.mark.parametrize("model", ["gpt2", "t5"])
 def test_prefix_tuning_trains_on_both_tasks(model, kernel, tmp_path, tiny_lms):
-    from ui.inference import load_generator
+    from engine.inference import load_generator
 
     run = make_run(
         kernel,
@@ -295,10 +295,10 @@ PAIRS = [
 
 def plugin(kind: str, folder: Path, params: dict[str, Any]) -> Any:
     """A PluginHandle of a built-in bundle with its params completed, as the runner builds it."""
+    from engine.plugins import load_plugin
     from kernel.discovery import BundleLocation
     from kernel.params import complete_params
     from kernel.registry import read_bundle
-    from kernel.runner import load_plugin
 
     bundle = read_bundle(BundleLocation(folder, "builtin", 0))
     return load_plugin(

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
+from engine.runner import main as runner_main
 from kernel import Kernel, KernelConfig
 from kernel.jobs import prepare_run
 from kernel.recipe import PluginChoice, Recipe, resolve
-from kernel.runner import main as runner_main
 from kernel.runs import RunFolder
 
 RESULT_KEYS = """accuracy f1_macro eval_loss train_loss baseline_accuracy baseline_f1_macro
@@ -144,7 +144,7 @@ def test_full_on_distilbert_with_step_evaluation_and_no_baseline(
     assert [r["step"] for r in run.metrics() if "eval_accuracy" in r] == [2, 3]
     assert (run.adapter_dir / "model.safetensors").is_file()
 
-    from ui.inference import load_classifier
+    from engine.inference import load_classifier
 
     predictions = load_classifier(run.path).predict(["a lovely film", "it broke at once"])
     assert [set(p.probabilities) for p in predictions] == [{"negative", "positive"}] * 2

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from engine.runner import main as run_main
 from kernel import Kernel, KernelConfig
 from kernel.jobs import prepare_run
 from kernel.recipe import PluginChoice, Recipe, resolve
-from kernel.runner import main as run_main
 from tests.conftest import save_quantizable_bert
 
 

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from kernel.jobs import prepare_run, start_run
+from engine.process import start_run
+from engine.runner import main as runner_main
+from kernel.jobs import prepare_run
 from kernel.recipe import resolve
-from kernel.runner import main as runner_main
 from tests.reliability.builders import kernel_for, technique_bundle, tiny_recipe
 
 WRONG_ENTRIES = [

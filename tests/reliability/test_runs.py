@@ -6,13 +6,16 @@ import json
 import os
 import re
 import signal
+import subprocess
 import threading
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from kernel import runs as runs_module
+from kernel.procs import ProcessIdentity
 from kernel.runs import RunFolder, atomic_write_json
 from tests.reliability.builders import peftlab, technique_bundle
 
@@ -55,10 +58,17 @@ def wait_for_checkpoint(run: RunFolder, timeout: float) -> Path:
     raise AssertionError(f"no checkpoint within {timeout} s")
 
 
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
 def wait_gone(pid: int, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if not runs_module._pid_alive(pid):
+        if not _alive(pid):
             return
         time.sleep(0.05)
     raise AssertionError(f"process {pid} still alive")
@@ -137,16 +147,38 @@ def test_a_checkpoint_cut_short_is_not_resumed_from(tmp_path: Path) -> None:
 
 
 def test_resume_of_a_live_run_is_refused(tmp_path: Path) -> None:
+    from engine.process import start_run
     from kernel.errors import RunError
-    from kernel.jobs import start_run
 
     run = RunFolder.create(tmp_path, "live")
-    run.set_status("running", pid=os.getpid())  # this test process: alive
+    me = ProcessIdentity.of(os.getpid())  # this test process: alive
+    run.set_status("running", pid=me.pid, pid_started=me.started)
     assert run.status()["state"] == "running"
     with pytest.raises(RunError, match="still running"):
         start_run(run, resume=True)
-    run.set_status("running", pid=2**22 + 12345)  # above pid_max: no such process
+    run.set_status("running", pid=2**22 + 12345, pid_started=me.started)  # above pid_max
     assert run.status()["state"] == "interrupted"
+
+
+def test_a_reused_pid_is_not_the_run_and_is_never_signalled(tmp_path: Path) -> None:
+    """status.json names a live process that is not the run's (a copied folder, a reboot):
+    the run reads as interrupted, resume is allowed and stopping signals nothing."""
+    from engine.process import stop_run
+
+    stranger = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    try:
+        started = ProcessIdentity.of(stranger.pid).started
+        run = RunFolder.create(tmp_path, "copied")
+        run.set_status("running", pid=stranger.pid, pid_started=started - 3600)
+        assert run.status()["state"] == "interrupted"
+        run.set_status("running", pid=stranger.pid)  # an old status: a pid and nothing else
+        assert run.status()["state"] == "interrupted"
+        outcome = stop_run(run)
+        assert not outcome.stopped
+        assert stranger.poll() is None, "an unrelated process was signalled"
+    finally:
+        stranger.kill()
+        stranger.wait()
 
 
 def test_runs_created_at_once_get_separate_folders(tmp_path: Path) -> None:

@@ -27,7 +27,7 @@ def new_plugin(kind: str, name: str, directory: Path) -> None:
     It holds plugin.yaml with example params, the module, a small test and a
     README, and passes `peftlab plugin validate` as generated.
     """
-    from sdk.scaffold import MODULE_FILES, ScaffoldError, new_bundle
+    from authoring.scaffold import MODULE_FILES, ScaffoldError, new_bundle
 
     try:
         target = new_bundle(kind, name, directory)

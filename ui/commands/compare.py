@@ -3,7 +3,7 @@
 Each technique is one ordinary run (resolved, prepared and started exactly as
 `peftlab train` does it, then followed with its progress bar), one after the
 other. A technique that is refused or whose run fails becomes a failed row of
-the report; the others go on. The report (ui.report) is written to
+the report; the others go on. The report (engine.report) is written to
 runs/compare-<stamp>/ or --out. `--from-runs` rebuilds a report from runs
 that already exist.
 
@@ -191,9 +191,9 @@ def run_plans(plans: list[Planned]) -> tuple[list[Any], bool]:
     """Start and follow each planned run in turn; (report rows, interrupted)."""
     from rich.console import Console
 
-    from kernel.jobs import start_run
+    from engine.process import start_run
+    from engine.report import failed_row, row_from_run
     from ui.commands.train import follow
-    from ui.report import failed_row, row_from_run
 
     console = Console()
     rows = []
@@ -351,8 +351,8 @@ def compare_command(
     """
     from rich.console import Console
 
+    from engine.report import rows_from_runs, write_report
     from kernel.config import KernelConfig
-    from ui.report import rows_from_runs, write_report
 
     console = Console(width=max(Console().width, 120))
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")

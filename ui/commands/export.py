@@ -1,7 +1,7 @@
 """`peftlab export` (a run's model for use outside peftlab) and `peftlab adapters` (several
 adapters of one base: switch between them, or combine them into one).
 
-The work is done in ui.adapters; these commands parse, check and print.
+The work is done in engine.adapters; these commands parse, check and print.
 """
 
 from __future__ import annotations
@@ -64,8 +64,8 @@ def export_command(
     the saved model is reloaded and its logits compared with base + adapter on the
     run's first validation texts. Without --merge the adapter folder is copied as is.
     """
-    from ui.adapters import export_merged
-    from ui.inference import run_info
+    from engine.adapters import export_merged
+    from engine.inference import run_info
 
     (run,) = _find(state, (run_ref,))
     out = out_dir or run.path / ("merged" if merge else "export")
@@ -115,7 +115,7 @@ def adapters_predict(
     state: CliState, run_refs: tuple[str, ...], texts: tuple[str, ...], as_json: bool
 ) -> None:
     """Load the base once, every run's adapter by its run id, and classify with each in turn."""
-    from ui.adapters import AdapterSet
+    from engine.adapters import AdapterSet
 
     runs = _find(state, run_refs)
     try:
@@ -207,7 +207,7 @@ def adapters_merge(
     out_dir: Path,
 ) -> None:
     """Combine the LoRA adapters of several runs of one base into one adapter (plain peft format)."""
-    from ui.adapters import combine_adapters
+    from engine.adapters import combine_adapters
 
     runs = _find(state, run_refs)
     try:

@@ -39,16 +39,29 @@ def list_plugins(state: CliState, kind: str | None, as_json: bool) -> None:
         table.add_column(column, overflow="fold")
     for row in rows:
         status = str(row["status"])
-        style = "green" if status == "ok" else "red" if "broken" in status or "failed" in status else "yellow"
+        style = (
+            "green"
+            if status == "ok"
+            else "red"
+            if "broken" in status or "failed" in status
+            else "yellow"
+        )
         table.add_row(
-            str(row["kind"]), str(row["id"]), str(row["version"]), str(row["origin"]),
-            f"[{style}]{status}[/{style}]", str(row["path"]),
+            str(row["kind"]),
+            str(row["id"]),
+            str(row["version"]),
+            str(row["origin"]),
+            f"[{style}]{status}[/{style}]",
+            str(row["path"]),
         )
     console = Console(width=max(Console().width, 140))
     console.print(table)
     for row in rows:
         if row["error"]:
-            console.print(f"[red]{row['kind']}/{row['id']}[/red]: {escape(str(row['error']))}", highlight=False)
+            console.print(
+                f"[red]{row['kind']}/{row['id']}[/red]: {escape(str(row['error']))}",
+                highlight=False,
+            )
 
 
 @plugins_group.command("show")
@@ -96,12 +109,14 @@ def show_plugin(state: CliState, plugin_id: str, kind: str | None) -> None:
 
 @plugins_group.command("validate")
 @click.argument("path", type=click.Path(path_type=Path))
-@click.option("--no-import", is_flag=True, help="Check the manifest only; do not import the module.")
+@click.option(
+    "--no-import", is_flag=True, help="Check the manifest only; do not import the module."
+)
 @click.option("--strict", is_flag=True, help="Fail on warnings too (e.g. an unknown architecture).")
 @pass_state
 def validate_plugin(state: CliState, path: Path, no_import: bool, strict: bool) -> None:
     """Check a bundle folder: schema, entry import and the kind's contract; list every problem."""
-    from sdk.validate import architectures_of, errors_only, severity, validate_bundle
+    from authoring.validate import architectures_of, errors_only, severity, validate_bundle
 
     known = architectures_of(state.kernel().snapshot)  # --plugins-dir models count too
     problems = validate_bundle(path, import_entry_module=not no_import, architectures=known)

@@ -100,7 +100,7 @@ def runs_command(state: CliState, as_json: bool) -> None:
 def predict_command(state: CliState, run_ref: str, texts: tuple[str, ...], as_json: bool) -> None:
     """Classify TEXTS with the model a run trained, or generate text after each of them for a
     causal-lm / seq2seq run (RUN: id, unique prefix or folder)."""
-    from ui.inference import GENERATION_TASKS, load_classifier, load_generator, run_info
+    from engine.inference import GENERATION_TASKS, load_classifier, load_generator, run_info
 
     try:
         run = RunFolder.find(_runs_dir(state), run_ref)

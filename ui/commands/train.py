@@ -2,20 +2,18 @@
 
 Everything that can be refused (unknown ids, bad params, plugins that do not fit
 together) is refused before a model is loaded. Training runs in its own process
-(kernel.jobs.start_run); this command only reads the run folder it writes.
+(engine.process.start_run); this command only reads the run folder it writes.
 """
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
 import click
 
+from engine.process import stop_run
 from kernel.config import RECIPES_DIR
 from kernel.errors import PeftlabError, RunError
 from kernel.runs import RunFolder
@@ -62,7 +60,7 @@ LOG_TAIL_LINES = 30
     "--prepare-only",
     is_flag=True,
     help="Write the run folder and print it without training; start it yourself with "
-    "torchrun / accelerate launch -m kernel.runner RUN_DIR.",
+    "torchrun / accelerate launch -m engine.runner RUN_DIR.",
 )
 @pass_state
 def train_command(
@@ -80,7 +78,7 @@ def train_command(
     prepare_only: bool,
 ) -> None:
     """Train a dataset x model x technique recipe; prints progress and a metrics table."""
-    from kernel.jobs import start_run
+    from engine.process import start_run
 
     kernel = state.kernel()
     runs_dir = kernel.config.resolved_runs_dir()
@@ -247,28 +245,12 @@ def follow(run: RunFolder, process: subprocess.Popen) -> int:
                     pass
     except KeyboardInterrupt:
         console.print("[yellow]stopping the training process...[/yellow]")
-        stop(process)
-        run.set_status("interrupted", finished=time.time(), stopped_by="user")
+        stop_run(run, process)
         console.print(
             f"run {run.id} stopped; continue it with: [bold]peftlab train --resume {run.id}[/bold]"
         )
         return 130
     return report(run, console)
-
-
-def stop(process: subprocess.Popen, grace_s: float = 20.0) -> None:
-    """Interrupt the training process group (torchrun and its workers too), then insist."""
-    for sig, wait_s in ((signal.SIGINT, grace_s), (signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
-        if process.poll() is not None:
-            return
-        try:
-            os.killpg(process.pid, sig)  # the run has its own session: its pid is its group id
-        except ProcessLookupError:
-            return
-        try:
-            process.wait(timeout=wait_s)
-        except subprocess.TimeoutExpired:
-            continue
 
 
 def report(run: RunFolder, console: Any) -> int:

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import streamlit as st
 
+from engine.process import start_run
 from kernel.errors import PeftlabError
-from kernel.jobs import start_run
 from kernel.runs import RunFolder
 from ui import charts
 from ui.pages import _shared

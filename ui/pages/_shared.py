@@ -9,10 +9,8 @@ the next rerun without a restart.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -132,61 +130,12 @@ def reap_processes() -> None:
             _processes().pop(key, None)
 
 
-def run_pid(run: RunFolder) -> int | None:
-    process = _processes().get(str(run.path))
-    if process is not None and process.poll() is None:
-        return process.pid
-    pid = run.status().get("pid")
-    return int(pid) if pid else None
-
-
-#: how long each signal gets before the next, stronger one (SIGINT lets the trainer stop cleanly)
-STOP_SIGNALS = ((signal.SIGINT, 15.0), (signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0))
-
-
-def _alive(pid: int, process: subprocess.Popen | None) -> bool:
-    if process is not None:
-        return process.poll() is None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie still answers kill(0)
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return True
-
-
 def cancel_run(run: RunFolder) -> str:
-    """Stop a run's process group the way `peftlab train` does on Ctrl-C: SIGINT (the
-    trainer stops cleanly), then SIGTERM, then SIGKILL. Checkpoints stay for resume."""
-    pid = run_pid(run)
-    if pid is None:
-        return "the run has no process to stop"
-    process = _processes().get(str(run.path))
-    try:
-        group = os.getpgid(pid)
-    except ProcessLookupError:
-        group = None
-    for sig, grace in STOP_SIGNALS:
-        if group is None or not _alive(pid, process):
-            break
-        try:
-            if group == os.getpgid(0):  # never signal the app's own group
-                os.kill(pid, sig)
-            else:
-                os.killpg(group, sig)
-        except ProcessLookupError:
-            break
-        except PermissionError as exc:
-            return f"cannot stop process {pid}: {exc}"
-        deadline = time.monotonic() + grace
-        while _alive(pid, process) and time.monotonic() < deadline:
-            time.sleep(0.1)
-    run.set_status("interrupted", finished=time.time(), stopped_by="user")
-    return "stopped; Resume continues from the last checkpoint"
+    """Stop a run's process group the way `peftlab train` does on Ctrl-C (SIGINT, then
+    SIGTERM, then SIGKILL), only if it is the process the run recorded; checkpoints stay."""
+    from engine.process import stop_run
+
+    return stop_run(run, _processes().get(str(run.path))).message
 
 
 def run_rows(folder: Path) -> list[dict[str, Any]]:

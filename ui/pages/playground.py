@@ -1,20 +1,19 @@
 """Playground: type a text and see the base model and a fine-tuned run answer side by side.
 
 Classifier runs show each class's probability; runs that generate text (causal-lm,
-seq2seq) show what each model writes. Models come from ui/inference.py, the code
+seq2seq) show what each model writes. Models come from engine/inference.py, the code
 behind `peftlab predict`, and stay loaded per run (st.cache_resource).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import streamlit as st
 
+from engine import rebuild
 from kernel.errors import PeftlabError
 from kernel.runs import RunFolder
 from ui import charts
@@ -24,57 +23,16 @@ EXAMPLE = "A gripping, beautifully acted film."
 GENERATION_TASKS = ("causal-lm", "seq2seq")
 
 
-@contextmanager
-def _quiet_loading() -> Iterator[None]:
-    """No load reports in the app's log: a base model's new head is expected."""
-    import transformers
-
-    logging = transformers.utils.logging
-    level = logging.get_verbosity()
-    logging.set_verbosity_error()
-    logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        logging.set_verbosity(level)
-        logging.enable_progress_bar()
-
-
-def _base_model(run: RunFolder, task: str, labels: list[str]) -> Any:
-    """The run's base model before training, built the way the run built it, with the
-    run's seed (so a new classification head starts where the run's started)."""
-    import transformers
-
-    from kernel.runner import load_plugin
-    from sdk.hf import load_base_model
-
-    record = run.recipe()
-    transformers.set_seed(int(record.get("trainer", {}).get("params", {}).get("seed", 42)))
-    with _quiet_loading():
-        loaded, _ = load_base_model(
-            load_plugin("model", record["model"], run.path),
-            load_plugin("technique", record["technique"], run.path),
-            task,
-            labels,
-        )
-    return loaded
-
-
-def run_task(run: RunFolder) -> str:
-    from ui.inference import run_info
-
-    return str(run_info(run).get("task") or "sequence-classification")
-
-
 @st.cache_resource(show_spinner="Loading the base and the fine-tuned model ...", max_entries=4)
 def classifiers(run_path: str, finished: float) -> tuple[Any, Any]:
     """(base, fine-tuned) classifiers of one run; `finished` renews them after a resume."""
-    from ui.inference import Classifier, load_classifier, run_info
+    from engine.inference import Classifier, load_classifier
+    from engine.rebuild import load_base, quiet_loading
 
     run = RunFolder(Path(run_path))
-    info = run_info(run)
+    with quiet_loading():
+        loaded, info = load_base(run, seeded=True)
     labels = list(info["label_names"])
-    loaded = _base_model(run, info["task"], labels)
     base = Classifier(loaded.model, loaded.tokenizer, labels, int(info.get("max_length") or 128))
     return base, load_classifier(run)
 
@@ -82,20 +40,14 @@ def classifiers(run_path: str, finished: float) -> tuple[Any, Any]:
 @st.cache_resource(show_spinner="Loading the base and the fine-tuned model ...", max_entries=2)
 def generators(run_path: str, finished: float) -> tuple[Any, Any]:
     """(base, fine-tuned) text generators of one run."""
-    from ui import inference
+    from engine.inference import generator_for, load_generator
+    from engine.rebuild import load_base, quiet_loading
 
     run = RunFolder(Path(run_path))
-    tuned = inference.load_generator(run)
-    loaded = _base_model(run, tuned.task, [])
-    base = inference.Generator(
-        loaded.model,
-        tuned.tokenizer,
-        tuned.task,
-        template=tuned.template,
-        max_length=tuned.max_length,
-        max_new_tokens=tuned.max_new_tokens,
-    )
-    return base, tuned
+    tuned = load_generator(run)
+    with quiet_loading():
+        loaded, info = load_base(run, seeded=True)
+    return generator_for(loaded.model, tuned.tokenizer, info), tuned
 
 
 def main() -> None:
@@ -113,7 +65,7 @@ def main() -> None:
     run_path = st.selectbox("Run", list(labels), format_func=labels.get, key="playground_run")
     run = RunFolder(Path(run_path))
     try:
-        task = run_task(run)
+        task = rebuild.run_task(run)
     except PeftlabError as exc:
         st.warning(f"this run has no model to load: {exc.message}")
         return

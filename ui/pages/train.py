@@ -10,9 +10,10 @@ from typing import Any
 
 import streamlit as st
 
+from engine.process import start_run
 from kernel.config import RECIPES_DIR
 from kernel.errors import PeftlabError
-from kernel.jobs import prepare_run, start_run
+from kernel.jobs import prepare_run
 from kernel.manifest import Manifest
 from kernel.params import parse_cli_value
 from kernel.recipe import RECIPE_KINDS, PluginChoice, Recipe, load_recipe, resolve

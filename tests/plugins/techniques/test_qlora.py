@@ -95,9 +95,7 @@ def mapped_ranges(path) -> list[tuple[int, int]]:
 
 
 @pytest.mark.skipif(not Path("/proc/self/maps").is_file(), reason="reads Linux memory maps")
-def test_the_checkpoint_file_is_unmapped_once_the_technique_applies(
-    quantized_setup, tmp_path
-):
+def test_the_checkpoint_file_is_unmapped_once_the_technique_applies(quantized_setup, tmp_path):
     import gc
 
     setup = quantized_setup("bert")

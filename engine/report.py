@@ -18,7 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kernel.runs import RunFolder, atomic_write_text
+from pydantic import ValidationError
+
+from kernel.runs import RunFolder, RunRecord, atomic_write_text
 
 #: report.csv columns, in order (run_id and error come last)
 COLUMNS = (
@@ -98,6 +100,14 @@ class ReportRow:
         self.label = self.label or self.technique
 
     @property
+    def record(self) -> RunRecord:
+        """The row's recipe, typed (empty fields for a recipe that is damaged)."""
+        try:
+            return RunRecord.model_validate(self.recipe)
+        except ValidationError:
+            return RunRecord()
+
+    @property
     def completed(self) -> bool:
         return self.status == "completed" and bool(self.results)
 
@@ -123,7 +133,7 @@ def _short_error(text: str | None, limit: int = 300) -> str | None:
 def row_from_run(run: RunFolder) -> ReportRow:
     """The report row of a run folder, whatever state it is in."""
     recipe = run.recipe()
-    technique = (recipe.get("technique") or {}).get("id", "?")
+    technique = run.record().technique.id
     status = run.status()
     state = status.get("state", "pending")
     results = run.results() or {}
@@ -174,7 +184,7 @@ def unique_labels(rows: list[ReportRow]) -> list[ReportRow]:
 def _learning_rate(row: ReportRow) -> float | None:
     if row.results.get("learning_rate") is not None:
         return float(row.results["learning_rate"])
-    rate = ((row.recipe.get("trainer") or {}).get("params") or {}).get("learning_rate")
+    rate = row.record.trainer.params.get("learning_rate")
     return float(rate) if rate else None
 
 
@@ -268,7 +278,7 @@ def _common_settings(rows: Sequence[ReportRow]) -> list[str]:
 def _technique_settings(rows: Sequence[ReportRow]) -> list[str]:
     lines = []
     for row in rows:
-        params = ((row.recipe.get("technique") or {}).get("params")) or {}
+        params = row.record.technique.params
         if params:
             shown = ", ".join(f"{k}={v}" for k, v in params.items())
             lines.append(f"- {row.label}: {shown}")

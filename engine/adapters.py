@@ -31,9 +31,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engine.inference import Classifier, Prediction, load_classifier
+from engine.plugins import load_plugin
+from engine.rebuild import load_base, quiet_loading, run_info
 from kernel.errors import PeftlabError
 from kernel.runs import RunFolder
-from ui.inference import Classifier, Prediction, _quiet, load_classifier, run_info
 
 #: what the combined head is made of (see the module docstring)
 HEAD_CHOICES = ("average", "first")
@@ -57,7 +59,7 @@ class AdapterError(PeftlabError):
 
 
 def _technique_id(run: RunFolder) -> str:
-    return str((run.recipe().get("technique") or {}).get("id", "?"))
+    return run.record().technique.id
 
 
 def _adapter_config(run: RunFolder) -> dict[str, Any]:
@@ -95,7 +97,7 @@ def logits(classifier: Classifier, texts: Sequence[str]) -> Any:
 
 def validation_texts(run: RunFolder, count: int = 8) -> list[str]:
     """The first `count` texts of the run's validation split; fixed sentences if it will not load."""
-    from kernel.runner import load_plugin
+
     from sdk.context import DatasetContext
 
     record = run.recipe()
@@ -156,22 +158,6 @@ def mergeable(model: Any, technique: str) -> str | None:
     return None
 
 
-def load_run_base(run: RunFolder) -> tuple[Any, dict[str, Any]]:
-    """A fresh base model for a run, loaded as its technique wants it (4-bit for QLoRA)."""
-    from kernel.runner import load_plugin
-    from sdk.hf import load_base_model
-
-    info = run_info(run)
-    record = run.recipe()
-    loaded, _ = load_base_model(
-        load_plugin("model", record["model"], run.path),
-        load_plugin("technique", record["technique"], run.path),
-        info["task"],
-        list(info["label_names"]),
-    )
-    return loaded, info
-
-
 def exact_4bit_path(model: Any) -> None:
     """Make bitsandbytes' 4-bit layers compute the way they do in training.
 
@@ -194,7 +180,7 @@ def _on_dequantized_base(run: RunFolder, classifier: Classifier) -> Classifier:
     """
     from peft import PeftModel
 
-    loaded, _ = load_run_base(run)
+    loaded, _ = load_base(run)
     base = loaded.model.dequantize()
     model = PeftModel.from_pretrained(base, str(run.adapter_dir))
     return Classifier(model, classifier.tokenizer, classifier.label_names, classifier.max_length)
@@ -202,7 +188,7 @@ def _on_dequantized_base(run: RunFolder, classifier: Classifier) -> Classifier:
 
 def export_merged(run: RunFolder, out_dir: Path, texts: Sequence[str] | None = None) -> MergeCheck:
     """Merge the run's adapter into the base weights and save model + tokenizer to `out_dir`."""
-    with _quiet():
+    with quiet_loading():
         return _export_merged(run, Path(out_dir), texts)
 
 
@@ -262,12 +248,11 @@ def adapter_name(run: RunFolder) -> str:
 def _base_key(run: RunFolder) -> tuple[str, ...]:
     """What must be equal for two runs' adapters to sit on one base model."""
     info = run_info(run)
-    record = run.recipe()
-    model = record.get("model") or {}
-    quantized = (record.get("technique") or {}).get("id") == "qlora"
+    record = run.record()
+    quantized = record.technique.id == "qlora"
     return (
-        str(model.get("id")),
-        json.dumps(model.get("params") or {}, sort_keys=True, default=str),
+        record.model.id,
+        json.dumps(record.model.params, sort_keys=True, default=str),
         str(info.get("task")),
         json.dumps(info.get("label_names")),
         "4-bit" if quantized else "full precision",
@@ -313,14 +298,14 @@ class AdapterSet:
             raise AdapterError("no runs given")
         self.runs = list(runs)
         check_same_base(self.runs)
-        with _quiet():
+        with quiet_loading():
             self._load()
 
     def _load(self) -> None:
         from peft import PeftModel
 
         first = self.runs[0]
-        loaded, info = load_run_base(first)
+        loaded, info = load_base(first)
         self.label_names = list(info["label_names"])
         self.names = [adapter_name(r) for r in self.runs]
         model = PeftModel.from_pretrained(
@@ -381,7 +366,7 @@ def combine_adapters(
     svd_rank: int | None = None,
 ) -> CombineResult:
     """One adapter from several (peft add_weighted_adapter), saved to `out_dir` for plain peft."""
-    with _quiet():
+    with quiet_loading():
         return _combine(runs, Path(out_dir), weights, method, density, head, svd_rank)
 
 
@@ -425,7 +410,7 @@ def _combine(
         raise AdapterError("output folder is not empty", path=out_dir)
 
     first = runs[0]
-    loaded, info = load_run_base(first)
+    loaded, info = load_base(first)
     base = loaded.model
     names = [adapter_name(r) for r in runs]
     heads_of: list[dict[str, Any]] = []
@@ -534,7 +519,7 @@ def _combine(
     )
 
     # the folder must load with plain peft and give the logits of the model above
-    fresh, _ = load_run_base(first)
+    fresh, _ = load_base(first)
     reloaded = PeftModel.from_pretrained(fresh.model, str(out_dir))
     got = logits(Classifier(reloaded, tokenizer, [], classifier.max_length), texts)
     return CombineResult(

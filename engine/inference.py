@@ -1,26 +1,32 @@
-"""Rebuild a trained model from a run folder: label text with a classifier, or generate
-text with a language model (`generate`, `load_generator`).
+"""Use a trained run: label text with a classifier, or generate text with a language model.
 
-Used by `peftlab predict` and the app's playground. The model is rebuilt the
-way training built it: the run's model bundle loads the base model (with the
-technique's load kwargs), then the technique restores its saved weights from
-`adapter/`.
+Used by `peftlab predict`, the app's playground and the Python API. The model is
+rebuilt by engine.rebuild, the way training built it.
 """
 
 from __future__ import annotations
 
-import json
-import warnings
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from engine.rebuild import GENERATION_TASKS, as_run, load_trained, run_info
 from kernel.errors import RunError
 from kernel.runs import RunFolder
 
-INFO_FILE = "peftlab.json"
+__all__ = [
+    "GENERATION_TASKS",
+    "Classifier",
+    "Generator",
+    "Prediction",
+    "generate",
+    "generator_for",
+    "is_generation_run",
+    "load_classifier",
+    "load_generator",
+    "run_info",
+]
 
 
 @dataclass(frozen=True)
@@ -68,71 +74,20 @@ class Classifier:
         return results
 
 
-def run_info(run: RunFolder) -> dict[str, Any]:
-    """adapter/peftlab.json of a finished run, or a RunError saying why there is none."""
-    path = run.adapter_dir / INFO_FILE
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        state = run.status().get("state", "unknown")
-        raise RunError(
-            f"run has no trained model to load (state: {state}; {path.name} missing)", path=run.path
-        ) from None
-
-
-@contextmanager
-def _quiet() -> Iterator[None]:
-    """No load reports or progress bars: the base model's missing head is restored right after."""
-    import transformers
-
-    logging = transformers.utils.logging
-    level = logging.get_verbosity()
-    logging.set_verbosity_error()
-    logging.disable_progress_bar()
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)
-            yield
-    finally:
-        logging.set_verbosity(level)
-        logging.enable_progress_bar()
-
-
 def load_classifier(run_dir: Path | RunFolder) -> Classifier:
-    """The trained model of a run, rebuilt from its recorded bundles and adapter/ folder."""
-    with _quiet():
-        return _load_classifier(run_dir)
-
-
-def _load_classifier(run_dir: Path | RunFolder) -> Classifier:
-    from kernel.runner import load_plugin
-    from sdk.hf import load_base_model
-
-    run = run_dir if isinstance(run_dir, RunFolder) else RunFolder(Path(run_dir))
-    info = run_info(run)
-    record = run.recipe()
-    model_handle = load_plugin("model", record["model"], run.path)
-    technique_handle = load_plugin("technique", record["technique"], run.path)
-    label_names = list(info["label_names"])
-    loaded, tctx = load_base_model(model_handle, technique_handle, info["task"], label_names)
-    model = technique_handle.instance.load(loaded.model, run.adapter_dir, tctx)
-    tokenizer = loaded.tokenizer
-    if (run.adapter_dir / "tokenizer_config.json").is_file():
-        from transformers import AutoTokenizer
-
-        tokenizer = AutoTokenizer.from_pretrained(str(run.adapter_dir))
-    return Classifier(model, tokenizer, label_names, int(info.get("max_length") or 128))
+    """The trained classifier of a run, rebuilt from its recorded bundles and adapter/ folder."""
+    trained = load_trained(run_dir)
+    label_names = list(trained.info["label_names"])
+    max_length = int(trained.info.get("max_length") or 128)
+    return Classifier(trained.model, trained.tokenizer, label_names, max_length)
 
 
 # --- generation runs (causal-lm, seq2seq) ---
 
-GENERATION_TASKS = ("causal-lm", "seq2seq")
-
 
 def is_generation_run(run_dir: Path | RunFolder) -> bool:
     """True when the run trained a causal LM or a seq2seq model (it generates text)."""
-    run = run_dir if isinstance(run_dir, RunFolder) else RunFolder(Path(run_dir))
-    return run_info(run).get("task") in GENERATION_TASKS
+    return run_info(as_run(run_dir)).get("task") in GENERATION_TASKS
 
 
 class Generator:
@@ -179,36 +134,20 @@ class Generator:
 
 def load_generator(run_dir: Path | RunFolder) -> Generator:
     """The trained language model of a generation run, rebuilt from its bundles and adapter/."""
-    with _quiet():
-        return _load_generator(run_dir)
-
-
-def _load_generator(run_dir: Path | RunFolder) -> Generator:
-    from kernel.runner import load_plugin
-    from sdk.hf import load_base_model
-
-    run = run_dir if isinstance(run_dir, RunFolder) else RunFolder(Path(run_dir))
-    info = run_info(run)
-    task = info.get("task")
+    run = as_run(run_dir)
+    task = run_info(run).get("task")
     if task not in GENERATION_TASKS:
         raise RunError(f"run trained a {task} model, which does not generate text", path=run.path)
-    record = run.recipe()
-    model_handle = load_plugin("model", record["model"], run.path)
-    technique_handle = load_plugin("technique", record["technique"], run.path)
-    # the model plugin adds the same tokens again (add_tokens), so the adapter fits the base
-    loaded, tctx = load_base_model(model_handle, technique_handle, task, [])
-    model = technique_handle.instance.load(loaded.model, run.adapter_dir, tctx)
-    tokenizer = loaded.tokenizer
-    if (run.adapter_dir / "tokenizer_config.json").is_file():
-        from transformers import AutoTokenizer
+    trained = load_trained(run)
+    return generator_for(trained.model, trained.tokenizer, trained.info)
 
-        tokenizer = AutoTokenizer.from_pretrained(str(run.adapter_dir))
-        if tokenizer.pad_token is None:
-            tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
+
+def generator_for(model: Any, tokenizer: Any, info: dict[str, Any]) -> Generator:
+    """A Generator over `model` with the generation settings a run recorded in its info."""
     return Generator(
         model,
         tokenizer,
-        task,
+        str(info.get("task")),
         template=info.get("input_template"),
         max_length=int(info.get("max_length") or 512),
         max_new_tokens=int(info.get("max_new_tokens") or 64),

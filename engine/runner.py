@@ -1,4 +1,4 @@
-"""Entry point of a training process: `python -m kernel.runner RUN_DIR [--resume]`.
+"""Entry point of a training process: `python -m engine.runner RUN_DIR [--resume]`.
 
 It receives data, not objects: the run's recipe.yaml names each bundle's folder
 and content hash. The process loads those bundles itself, builds the SDK
@@ -16,11 +16,11 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from kernel.discovery import BundleLocation
-from kernel.errors import PeftlabError, PluginLoadError
-from kernel.recipe import RECIPE_KINDS
-from kernel.registry import read_bundle
+from engine.plugins import load_run_plugins
+from kernel.errors import PeftlabError
+from kernel.procs import ProcessIdentity
 from kernel.runs import RunFolder
+from sdk.context import RunContext
 
 
 def is_main_process() -> bool:
@@ -43,63 +43,15 @@ class FolderReporter:
             self.run.set_progress(**fields)
 
 
-def load_plugin(kind: str, record: dict[str, Any], run_dir: Path | None = None) -> Any:
-    """Load the exact bundle version a recipe names and wrap it in a PluginHandle.
-
-    The run folder's snapshot of the bundle is preferred: it is the version the run
-    was started with, whatever happened to the plugin folder since.
-    """
-    original = folder = Path(record["path"])
-    if run_dir is not None and record.get("snapshot") and (run_dir / record["snapshot"]).is_dir():
-        folder = run_dir / record["snapshot"]
-    try:
-        return _load_handle(kind, record, folder)
-    except PeftlabError as exc:
-        # errors name the plugin folder a person edits, not the run's copy of it
-        if exc.path and folder != original and exc.path.startswith(str(folder)):
-            exc.path = str(original) + exc.path[len(str(folder)) :]
-            exc.args = (exc.render(),)
-        raise
-
-
-def _load_handle(kind: str, record: dict[str, Any], folder: Path) -> Any:
-    from sdk.base import BASE_CLASSES
-    from sdk.context import PluginHandle
-
-    bundle = read_bundle(BundleLocation(folder, record.get("origin", "path"), 0))
-    if bundle.manifest.kind != kind:
-        raise PluginLoadError(f"expected a {kind} bundle", path=folder, field="kind")
-    if record.get("content_hash") and record["content_hash"] != bundle.content_hash:
-        print(
-            f"note: {kind} '{bundle.manifest.id}' changed since the run was created; "
-            "using the version on disk now",
-            file=sys.stderr,
-        )
-    instance = bundle.instantiate()
-    base = BASE_CLASSES[kind]
-    if not isinstance(instance, base):
-        raise PluginLoadError(
-            f"entry '{bundle.manifest.entry}' is {type(instance).__name__}, "
-            f"not a subclass of sdk.{base.__name__}",
-            path=folder / "plugin.yaml",
-            field="entry",
-        )
-    manifest = bundle.manifest.model_dump(mode="json")
-    return PluginHandle(bundle.manifest.id, instance, record.get("params", {}), folder, manifest)
-
-
 def execute(run: RunFolder, resume: bool = False) -> dict[str, Any]:
     """Run the trainer plugin for a prepared run folder and return its results."""
-    from sdk.context import RunContext
-
-    record = run.recipe()
-    handles = {kind: load_plugin(kind, record[kind], run.path) for kind in RECIPE_KINDS}
+    handles = load_run_plugins(run)
     resume_from = run.latest_checkpoint() if resume else None
     ctx = RunContext(
         run_dir=run.path,
         reporter=FolderReporter(run),
         resume_from=resume_from,
-        recipe=record,
+        recipe=run.recipe(),
         **handles,
     )
     return handles["trainer"].instance.run(ctx)
@@ -113,7 +65,14 @@ def main(argv: list[str] | None = None) -> int:
     run = RunFolder(args.run_dir)
     main_process = is_main_process()
     if main_process:
-        run.set_status("running", pid=os.getpid(), started=time.time(), resumed=args.resume)
+        identity = ProcessIdentity.of(os.getpid())
+        run.set_status(
+            "running",
+            pid=os.getpid(),
+            pid_started=identity.started if identity else None,
+            started=time.time(),
+            resumed=args.resume,
+        )
     try:
         results = execute(run, resume=args.resume)
     except BaseException as exc:  # record every failure, including KeyboardInterrupt
@@ -138,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
 def _leave_process_group() -> None:
     """Under torchrun / accelerate launch: wait until rank 0 has written the run's files, then
     close the process group (torch warns about a group left open at exit)."""
-    torch = sys.modules.get("torch")  # the kernel does not import torch itself
+    torch = sys.modules.get("torch")  # the runner does not import torch itself
     if torch is None:
         return
     dist = torch.distributed

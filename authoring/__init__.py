@@ -1,0 +1,1 @@
+"""Tools for bundle authors: validate, scaffold, test helpers and the generated reference."""
