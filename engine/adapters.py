@@ -186,6 +186,15 @@ def _on_dequantized_base(run: RunFolder, classifier: Classifier) -> Classifier:
     return Classifier(model, classifier.tokenizer, classifier.label_names, classifier.max_length)
 
 
+def export_adapter(run: RunFolder, out_dir: Path) -> Path:
+    """Copy a finished run's adapter folder (weights, config, tokenizer) to `out_dir`."""
+    run_info(run)  # an unfinished run is refused first, with its state
+    if out_dir.exists() and any(out_dir.iterdir()):
+        raise AdapterError(f"output folder {out_dir} is not empty", path=out_dir)
+    shutil.copytree(run.adapter_dir, out_dir, dirs_exist_ok=True)
+    return out_dir
+
+
 def export_merged(run: RunFolder, out_dir: Path, texts: Sequence[str] | None = None) -> MergeCheck:
     """Merge the run's adapter into the base weights and save model + tokenizer to `out_dir`."""
     with quiet_loading():

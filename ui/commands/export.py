@@ -7,7 +7,6 @@ The work is done in engine.adapters; these commands parse, check and print.
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import click
@@ -64,7 +63,7 @@ def export_command(
     the saved model is reloaded and its logits compared with base + adapter on the
     run's first validation texts. Without --merge the adapter folder is copied as is.
     """
-    from engine.adapters import export_merged
+    from engine.adapters import export_adapter, export_merged
     from engine.inference import run_info
 
     (run,) = _find(state, (run_ref,))
@@ -72,9 +71,7 @@ def export_command(
     try:
         run_info(run)
         if not merge:
-            if out.exists() and any(out.iterdir()):
-                fail(f"output folder {out} is not empty")
-            shutil.copytree(run.adapter_dir, out, dirs_exist_ok=True)
+            export_adapter(run, out)
             click.echo(f"adapter of run {run.id} copied to {out}")
             return
         click.echo(f"merging the adapter of run {run.id} into its base model...")

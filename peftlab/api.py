@@ -1,0 +1,177 @@
+"""The functions behind `import peftlab`: plugins, the capability graph, train, compare, runs."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from engine.process import start_run
+from kernel.capabilities import CapabilityGraph
+from kernel.config import RECIPES_DIR
+from kernel.errors import ParamError, PeftlabError
+from kernel.jobs import prepare_run
+from kernel.recipe import RECIPE_KINDS, Recipe, load_recipe, resolve
+from kernel.runs import RunFolder, list_runs
+from peftlab import session
+from peftlab.run import Run
+
+DEFAULT_RECIPE = RECIPES_DIR / "default.yaml"
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    """One discovered bundle, as `peftlab plugins list` shows it."""
+
+    kind: str
+    id: str
+    name: str
+    version: str
+    summary: str
+    origin: str
+    path: Path
+    params: dict[str, Any]
+
+
+def plugins(kind: str | None = None) -> list[PluginInfo]:
+    """Every loaded bundle (of one kind: technique, model, dataset or trainer)."""
+    found = []
+    for (bundle_kind, bundle_id), bundle in sorted(session.kernel().snapshot.bundles.items()):
+        if kind and bundle_kind != kind:
+            continue
+        manifest = bundle.manifest
+        params = {
+            name: spec.model_dump(exclude_none=True) for name, spec in manifest.params.items()
+        }
+        found.append(
+            PluginInfo(
+                bundle_kind,
+                bundle_id,
+                manifest.name,
+                manifest.version,
+                manifest.summary,
+                bundle.origin,
+                Path(bundle.path),
+                params,
+            )
+        )
+    return found
+
+
+def graph() -> CapabilityGraph:
+    """The capability graph: `graph().check({...})` says why a combination does not fit."""
+    return session.kernel().graph()
+
+
+def runs() -> list[Run]:
+    """Every run in the runs folder, oldest first."""
+    return [Run(folder) for folder in list_runs(session.runs_dir())]
+
+
+def run(ref: str | Path) -> Run:
+    """One run by id, unique id prefix or folder path."""
+    return Run(RunFolder.find(session.runs_dir(), str(ref)))
+
+
+def train(
+    recipe: str | Path | Recipe | None = None,
+    *,
+    dataset: str | None = None,
+    model: str | None = None,
+    technique: str | None = None,
+    trainer: str | None = None,
+    name: str | None = None,
+    params: Mapping[str, Any] | None = None,
+    wait: bool = True,
+    progress: bool = True,
+    **param_values: Any,
+) -> Run:
+    """Train a recipe (default: the embedded demo x MiniLM x LoRA) and return its Run.
+
+    `params={"technique.r": 16}` sets params by `kind.name`; a bare keyword such as
+    `r=16` or `learning_rate=1e-3` names a param of whichever chosen plugin declares it
+    (a ParamError when none or several do). With `wait=False` the call returns at once;
+    `Run.wait()` and `Run.cancel()` follow or stop it.
+    """
+    base = recipe if isinstance(recipe, Recipe) else load_recipe(_path(recipe))
+    ids = {"dataset": dataset, "model": model, "technique": technique, "trainer": trainer}
+    chosen = base.with_overrides(ids, [])
+    data = chosen.model_dump()
+    for key, value in _qualified(chosen, params or {}, param_values).items():
+        kind, _, param = key.partition(".")
+        data[kind]["params"][param] = value
+    if name:
+        data["name"] = name
+    folder = _prepare(Recipe.model_validate(data))
+    started = Run(folder, start_run(folder))
+    return started.wait(progress=progress) if wait else started
+
+
+def compare(
+    techniques: Sequence[str],
+    recipe: str | Path | Recipe | None = None,
+    *,
+    dataset: str | None = None,
+    model: str | None = None,
+    params: Mapping[str, Any] | None = None,
+    progress: bool = True,
+    **param_values: Any,
+) -> list[Run]:
+    """Train each technique on the same dataset, model and trainer settings, one after
+    another; the runs in the order given (`engine.report` turns them into a table)."""
+    if not techniques:
+        raise ParamError("compare needs at least one technique", field="techniques")
+    return [
+        train(
+            recipe,
+            dataset=dataset,
+            model=model,
+            technique=technique_id,
+            params=params,
+            progress=progress,
+            **param_values,
+        )
+        for technique_id in techniques
+    ]
+
+
+def _path(recipe: str | Path | None) -> Path:
+    return Path(recipe).expanduser().resolve() if recipe else DEFAULT_RECIPE
+
+
+def _prepare(recipe: Recipe) -> RunFolder:
+    kernel = session.kernel()
+    resolved = resolve(recipe, kernel.snapshot, kernel.graph())
+    return prepare_run(resolved, session.runs_dir())
+
+
+def _qualified(
+    recipe: Recipe, params: Mapping[str, Any], bare: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Every param as `kind.name`: bare names are looked up in the chosen plugins' params."""
+    snapshot = session.kernel().snapshot
+    declared = {
+        kind: set(snapshot.get(kind, recipe.choice(kind).id).manifest.params)
+        for kind in RECIPE_KINDS
+    }
+    qualified: dict[str, Any] = {}
+    for key, value in params.items():
+        kind, dot, param = key.partition(".")
+        if not dot or kind not in RECIPE_KINDS or not param:
+            raise ParamError(
+                f"expected KIND.PARAM with KIND one of {', '.join(RECIPE_KINDS)}", field=key
+            )
+        qualified[key] = value
+    for name, value in bare.items():
+        owners = [kind for kind in RECIPE_KINDS if name in declared[kind]]
+        if len(owners) != 1:
+            where = (
+                "no chosen plugin declares it" if not owners else f"declared by {', '.join(owners)}"
+            )
+            raise ParamError(f"{where}; pass params={{'KIND.{name}': ...}}", field=name)
+        qualified[f"{owners[0]}.{name}"] = value
+    return qualified
+
+
+__all__ = ["PeftlabError", "PluginInfo", "compare", "graph", "plugins", "run", "runs", "train"]
