@@ -195,6 +195,13 @@ def export_adapter(run: RunFolder, out_dir: Path) -> Path:
     return out_dir
 
 
+def archive_adapter(run: RunFolder, archive: Path) -> Path:
+    """A zip file of a finished run's adapter folder (for download); its path."""
+    run_info(run)
+    made = shutil.make_archive(str(archive.with_suffix("")), "zip", root_dir=run.adapter_dir)
+    return Path(made)
+
+
 def export_merged(run: RunFolder, out_dir: Path, texts: Sequence[str] | None = None) -> MergeCheck:
     """Merge the run's adapter into the base weights and save model + tokenizer to `out_dir`."""
     with quiet_loading():

@@ -94,16 +94,13 @@ def train(
     (a ParamError when none or several do). With `wait=False` the call returns at once;
     `Run.wait()` and `Run.cancel()` follow or stop it.
     """
-    base = recipe if isinstance(recipe, Recipe) else load_recipe(_path(recipe))
-    ids = {"dataset": dataset, "model": model, "technique": technique, "trainer": trainer}
-    chosen = base.with_overrides(ids, [])
-    data = chosen.model_dump()
-    for key, value in _qualified(chosen, params or {}, param_values).items():
-        kind, _, param = key.partition(".")
-        data[kind]["params"][param] = value
-    if name:
-        data["name"] = name
-    folder = _prepare(Recipe.model_validate(data))
+    folder = prepare(
+        recipe,
+        ids={"dataset": dataset, "model": model, "technique": technique, "trainer": trainer},
+        name=name,
+        params=params,
+        **param_values,
+    )
     started = Run(folder, start_run(folder))
     return started.wait(progress=progress) if wait else started
 
@@ -136,14 +133,34 @@ def compare(
     ]
 
 
+def prepare(
+    recipe: str | Path | Recipe | None = None,
+    *,
+    ids: Mapping[str, str | None] | None = None,
+    name: str | None = None,
+    params: Mapping[str, Any] | None = None,
+    **param_values: Any,
+) -> RunFolder:
+    """Resolve a recipe with its overrides and write its run folder; nothing trains yet.
+
+    Everything that can be refused (unknown ids, bad params, plugins that do not fit)
+    is refused here, before a folder exists.
+    """
+    base = recipe if isinstance(recipe, Recipe) else load_recipe(_path(recipe))
+    chosen = base.with_overrides(dict(ids or {}), [])
+    data = chosen.model_dump()
+    for key, value in _qualified(chosen, params or {}, param_values).items():
+        kind, _, param = key.partition(".")
+        data[kind]["params"][param] = value
+    if name:
+        data["name"] = name
+    kernel = session.kernel()
+    resolved = resolve(Recipe.model_validate(data), kernel.snapshot, kernel.graph())
+    return prepare_run(resolved, session.runs_dir())
+
+
 def _path(recipe: str | Path | None) -> Path:
     return Path(recipe).expanduser().resolve() if recipe else DEFAULT_RECIPE
-
-
-def _prepare(recipe: Recipe) -> RunFolder:
-    kernel = session.kernel()
-    resolved = resolve(recipe, kernel.snapshot, kernel.graph())
-    return prepare_run(resolved, session.runs_dir())
 
 
 def _qualified(

@@ -7,53 +7,24 @@ file (a `path` param plus `text_column` and `label_column`), with those preset.
 
 from __future__ import annotations
 
-import io
 import json
-import re
 from pathlib import Path
 
-import pandas as pd
 import streamlit as st
 
+from engine.uploads import (  # noqa: F401 - names this page has always offered
+    MAX_LABELS,
+    SUFFIXES,
+    columns_file,
+    read_table,
+    sanitize_name,
+    target_path,
+)
 from kernel.manifest import Manifest
 from ui import forms
 from ui.pages import _shared
 
-SUFFIXES = {"csv": ".csv", "jsonl": ".jsonl", "json": ".jsonl"}
 FILE_PARAMS = ("path", "text_column", "label_column")
-MAX_LABELS = 100
-
-
-def sanitize_name(name: str) -> str:
-    """A file stem made of letters, digits, - and _ only (no folders, no dots, no ..)."""
-    stem = Path(name.replace("\\", "/")).name
-    stem = stem.rsplit(".", 1)[0] if "." in stem else stem
-    slug = re.sub(r"[^A-Za-z0-9_-]+", "-", stem).strip("-_")[:60]
-    return slug or "dataset"
-
-
-def target_path(folder: Path, name: str, suffix: str) -> Path:
-    """A new file in `folder` for `name`; never outside it, never over an existing file."""
-    stem = sanitize_name(name)
-    folder = folder.resolve()
-    candidate = folder / f"{stem}{suffix}"
-    number = 2
-    while candidate.exists():
-        candidate = folder / f"{stem}-{number}{suffix}"
-        number += 1
-    if candidate.parent != folder:  # cannot happen after sanitising; refuse anyway
-        raise ValueError(f"refusing to write outside {folder}")
-    return candidate
-
-
-def read_table(data: bytes, suffix: str) -> pd.DataFrame:
-    if suffix == ".csv":
-        return pd.read_csv(io.BytesIO(data))
-    return pd.read_json(io.BytesIO(data), lines=True)
-
-
-def columns_file(path: Path) -> Path:
-    return path.with_name(path.name + ".columns.json")
 
 
 def write_columns(path: Path, text_column: str, label_column: str) -> None:
