@@ -32,10 +32,12 @@ class Run:
 
     @property
     def id(self) -> str:
+        """The run folder's name: <timestamp>-<recipe name>."""
         return self.folder.id
 
     @property
     def path(self) -> Path:
+        """The run folder (recipe.yaml, metrics.jsonl, results.json, adapter/, log.txt)."""
         return self.folder.path
 
     @property

@@ -115,10 +115,12 @@ def summary(run: RunFolder, position: int | None = None) -> RunSummary:
 def _plugin_routes(app: FastAPI, guard: list[Any]) -> None:
     @app.get("/health")
     def health() -> dict[str, str]:
+        """Liveness check (no token needed)."""
         return {"status": "ok"}
 
     @app.get("/plugins", dependencies=guard)
     def plugins(kind: str | None = None) -> list[dict[str, Any]]:
+        """Every loaded bundle (of one kind with ?kind=technique|model|dataset|trainer)."""
         return [
             {k: str(v) if isinstance(v, Path) else v for k, v in vars(p).items()}
             for p in api.plugins(kind)
@@ -126,6 +128,7 @@ def _plugin_routes(app: FastAPI, guard: list[Any]) -> None:
 
     @app.get("/graph", dependencies=guard)
     def graph() -> dict[str, Any]:
+        """The capability graph: nodes, and edges with the reasons a pair does not fit."""
         return api.graph().to_json()
 
     @app.post("/datasets", dependencies=guard, status_code=201)
@@ -135,6 +138,7 @@ def _plugin_routes(app: FastAPI, guard: list[Any]) -> None:
         text_column: str = Form("text"),
         label_column: str = Form("label"),
     ) -> DatasetStored:
+        """Upload a labelled CSV / JSONL file (validated, size-limited, stored under a safe name)."""
         from engine.uploads import store_dataset
 
         limit = request.app.state.config.max_upload_bytes
@@ -168,16 +172,19 @@ def _run_routes(app: FastAPI, guard: list[Any]) -> None:
 
     @app.get("/runs", dependencies=guard)
     def list_runs() -> list[RunSummary]:
+        """Every run with its state, queue position and results."""
         return [summary(r.folder, queue.position(r.id)) for r in api.runs()]
 
     @app.post("/runs", dependencies=guard, status_code=202)
     def start(body: RunRequest) -> RunSummary:
+        """Queue a training run (validated before its folder is made)."""
         ids = {k: getattr(body, k) for k in ("dataset", "model", "technique", "trainer")}
         run = api.prepare(body.recipe, ids=ids, name=body.name, params=body.params)
         return summary(run, queue.submit(run))
 
     @app.post("/comparisons", dependencies=guard, status_code=202)
     def compare(body: CompareRequest) -> list[RunSummary]:
+        """Queue one run per technique on the same recipe."""
         base = {"dataset": body.dataset, "model": body.model}
         folders = [
             api.prepare(body.recipe, ids={**base, "technique": t}, params=body.params)
@@ -187,10 +194,12 @@ def _run_routes(app: FastAPI, guard: list[Any]) -> None:
 
     @app.get("/runs/{run_id}", dependencies=guard)
     def show(run_id: str) -> RunSummary:
+        """One run's state, queue position and results."""
         return summary(find_run(run_id), queue.position(run_id))
 
     @app.post("/runs/{run_id}/cancel", dependencies=guard)
     def cancel(run_id: str) -> RunSummary:
+        """Stop a run (or take it off the queue); it can be resumed later."""
         from engine.process import stop_run
 
         run = find_run(run_id)
@@ -202,6 +211,7 @@ def _run_routes(app: FastAPI, guard: list[Any]) -> None:
 
     @app.delete("/runs/{run_id}", dependencies=guard)
     def delete(run_id: str) -> dict[str, str]:
+        """Delete a run folder (not while it trains)."""
         run = find_run(run_id)
         queue.withdraw(run_id)
         if run.status().get("state") == "running":
@@ -214,20 +224,24 @@ def _run_routes(app: FastAPI, guard: list[Any]) -> None:
 def _result_routes(app: FastAPI, guard: list[Any]) -> None:
     @app.get("/runs/{run_id}/progress", dependencies=guard)
     def progress(run_id: str) -> dict[str, Any]:
+        """The run's state, step, total steps, phase and ETA (poll this)."""
         run = find_run(run_id)
         return {"state": run.status().get("state", "pending"), **run.progress()}
 
     @app.get("/runs/{run_id}/events", dependencies=guard)
     def events(run_id: str) -> StreamingResponse:
+        """The same progress as server-sent events, until the run ends."""
         run = find_run(run_id)
         return StreamingResponse(_progress_events(run), media_type="text/event-stream")
 
     @app.get("/runs/{run_id}/metrics", dependencies=guard)
     def metrics(run_id: str) -> list[dict[str, Any]]:
+        """Every logged step (metrics.jsonl)."""
         return find_run(run_id).metrics()
 
     @app.get("/runs/{run_id}/results", dependencies=guard)
     def results(run_id: str) -> dict[str, Any]:
+        """results.json of a finished run (409 before)."""
         run = find_run(run_id)
         found = run.results()
         if found is None:
@@ -236,6 +250,7 @@ def _result_routes(app: FastAPI, guard: list[Any]) -> None:
 
     @app.post("/runs/{run_id}/predict", dependencies=guard)
     def predict(run_id: str, body: PredictRequest) -> dict[str, Any]:
+        """Classify texts (or continue them, for a generation run) with a finished run."""
         run = find_run(run_id)
         with app.state.predict_lock:  # one model load at a time; torch uses every core
             handle = app.state.predictors.get(run_id) or api.Run(run)
@@ -245,6 +260,7 @@ def _result_routes(app: FastAPI, guard: list[Any]) -> None:
 
     @app.get("/runs/{run_id}/adapter.zip", dependencies=guard)
     def download(run_id: str) -> FileResponse:
+        """The run's adapter folder as a zip archive."""
         from engine.adapters import archive_adapter
 
         run = find_run(run_id)
