@@ -55,7 +55,7 @@ def render_http_routes() -> str:
     lines = ["### HTTP routes", "", "| method | path | what it does |", "|---|---|---|"]
     for route in create_app(ServiceConfig()).routes:
         if isinstance(route, APIRoute):
-            methods = ", ".join(sorted(route.methods))
+            methods = ", ".join(sorted(route.methods or ()))
             what = (route.description or route.name).splitlines()[0]
             lines.append(f"| {methods} | `{route.path}` | {what} |")
     return "\n".join(lines) + "\n"

@@ -22,7 +22,9 @@ class Run:
     training's threads nor dies with it; `wait()` follows it with a progress bar.
     """
 
-    def __init__(self, folder: RunFolder | Path | str, process: subprocess.Popen | None = None):
+    def __init__(
+        self, folder: RunFolder | Path | str, process: subprocess.Popen[bytes] | None = None
+    ) -> None:
         self.folder = folder if isinstance(folder, RunFolder) else RunFolder(Path(folder))
         self._process = process
         self._predictor: Any = None

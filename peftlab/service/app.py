@@ -23,6 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from kernel.errors import PeftlabError
 from kernel.runs import TERMINAL_STATES, RunFolder
 from peftlab import api, session
+from peftlab.run import Run
 from peftlab.service import auth
 from peftlab.service.schemas import (
     CompareRequest,
@@ -253,7 +254,7 @@ def _result_routes(app: FastAPI, guard: list[Any]) -> None:
         """Classify texts (or continue them, for a generation run) with a finished run."""
         run = find_run(run_id)
         with app.state.predict_lock:  # one model load at a time; torch uses every core
-            handle = app.state.predictors.get(run_id) or api.Run(run)
+            handle = app.state.predictors.get(run_id) or Run(run)
             app.state.predictors[run_id] = handle
             outputs = handle.predict(body.texts)
         return {"outputs": [o if isinstance(o, str) else vars(o) for o in outputs]}
