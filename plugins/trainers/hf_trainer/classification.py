@@ -5,7 +5,8 @@ accuracy and macro-F1 from the predicted class alone. Decoder-only models
 classify from their last non-padding token, which transformers finds by
 comparing the input ids with `config.pad_token_id`: the config is made to name
 the tokenizer's pad token (decoder tokenizers often have none and pad with
-EOS), so pooling picks the right token whichever side the tokenizer pads.
+EOS; `sdk.hf.align_pad_token`), so pooling picks the right token whichever
+side the tokenizer pads.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from sdk import DatasetContext, LoadedModel
+from sdk.hf import align_pad_token
 from sdk.records import RunResults
 
 from . import measures
@@ -30,14 +32,6 @@ def tokenize(dataset: Any, tokenizer: Any, max_length: int) -> Any:
 
     drop = [c for c in dataset.column_names if c != "label"]
     return dataset.map(encode, batched=True, remove_columns=drop, desc="tokenizing")
-
-
-def align_pad_token(model: Any, tokenizer: Any) -> None:
-    """Make the model's config name the pad token the tokenizer pads with (last-token pooling
-    of decoder classifiers skips exactly those ids)."""
-    pad = tokenizer.pad_token_id
-    if pad is not None and getattr(model.config, "pad_token_id", None) != pad:
-        model.config.pad_token_id = pad
 
 
 class ClassificationSteps:
@@ -66,6 +60,7 @@ class ClassificationSteps:
         return names or [str(i) for i in sorted(set(run.splits.train["label"]))]
 
     def prepare_model(self, run: Run, loaded: LoadedModel) -> None:
+        # also for model bundles that load without sdk.hf
         align_pad_token(loaded.model, loaded.tokenizer)
 
     def encode(self, run: Run) -> tuple[Any, Any]:
