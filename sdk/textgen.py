@@ -83,7 +83,7 @@ def encode_causal(
     *,
     template: str | None,
     max_length: int,
-) -> dict[str, list[list[int]]]:
+) -> dict[str, list[Any]]:
     """input_ids, attention_mask, labels (-100 over the prompt) and length per example."""
     eos = tokenizer.eos_token_id
     chat = uses_chat_template(tokenizer)
@@ -152,31 +152,18 @@ def encode_pairs(
     max_target_length: int,
 ) -> Any:
     """A `datasets.Dataset` of text pairs -> token ids and labels (padding waits for the batch)."""
-    if task == "causal-lm":
-
-        def encode(batch: dict[str, list[Any]]) -> dict[str, Any]:
-            return encode_causal(
-                batch["prompt"],
-                batch["completion"],
-                tokenizer,
-                template=template,
-                max_length=max_length,
-            )
-
-    elif task == "seq2seq":
-
-        def encode(batch: dict[str, list[Any]]) -> dict[str, Any]:
-            return encode_seq2seq(
-                batch["source"],
-                batch["target"],
-                tokenizer,
-                template=template,
-                max_length=max_length,
-                max_target_length=max_target_length,
-            )
-
-    else:
+    if task not in GENERATION_TASKS:
         raise ValueError(f"task '{task}' is not a generation task ({', '.join(GENERATION_TASKS)})")
+    source, target = pair_columns(task)
+    options: dict[str, Any] = {"template": template, "max_length": max_length}
+    encoder: Any = encode_causal
+    if task == "seq2seq":
+        encoder = encode_seq2seq
+        options["max_target_length"] = max_target_length
+
+    def encode(batch: dict[str, list[Any]]) -> dict[str, Any]:
+        return encoder(batch[source], batch[target], tokenizer, **options)
+
     return dataset.map(
         encode, batched=True, remove_columns=list(dataset.column_names), desc="tokenizing"
     )

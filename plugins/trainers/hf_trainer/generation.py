@@ -80,13 +80,14 @@ class GenerationSteps:
     def encode(self, run: Run) -> tuple[Any, Any]:
         assert run.splits is not None
         self.max_target_length = run.splits.max_target_length or DEFAULT_MAX_TARGET_LENGTH
-        encode = {
-            "template": run.splits.input_template,
-            "max_length": run.max_length,
-            "max_target_length": self.max_target_length,
-        }
-        train_set = encode_pairs(run.splits.train, run.tokenizer, run.task, **encode)
-        return train_set, encode_pairs(run.splits.validation, run.tokenizer, run.task, **encode)
+
+        def encode(split: Any) -> Any:
+            assert run.splits is not None
+            return encode_pairs(split, run.tokenizer, run.task,
+                                template=run.splits.input_template, max_length=run.max_length,
+                                max_target_length=self.max_target_length)  # fmt: skip
+
+        return encode(run.splits.train), encode(run.splits.validation)
 
     def collator(self, run: Run) -> Any:
         from transformers import DataCollatorForSeq2Seq
