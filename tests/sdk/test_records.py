@@ -42,3 +42,18 @@ def test_a_generation_run_parses_as_a_generation_record_and_keeps_an_infinite_pe
 def test_a_wrong_type_is_refused_with_the_field_named():
     with pytest.raises(ValidationError, match="global_step"):
         RunResults.model_validate({"global_step": "many"})
+
+
+def test_the_contracts_document_lists_exactly_the_record_fields():
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "CONTRACTS.md").read_text()
+    section = text.split("## results.json keys", 1)[1].split("\n## ", 1)[0]
+    every, added = section.split("Every run", 1)[1].split("Generation runs add", 1)
+
+    def names(part: str) -> list[str]:
+        return re.findall(r"`(\w+)`", part.split(":\n", 1)[1])
+
+    assert names(every) == list(RunResults.model_fields)
+    assert names(added) == sorted(GENERATION_ONLY, key=list(GenerationResults.model_fields).index)
