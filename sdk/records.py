@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 #: tasks whose results are a `GenerationResults`
 GENERATION_TASKS = ("causal-lm", "seq2seq")
@@ -64,6 +64,13 @@ class RunResults(BaseModel):
     data_notes: list[str] = Field(default_factory=list, description="What loading changed.")
     total_runtime_s: float | None = Field(None, description="Seconds from start to results.")
     gpu: str | None = Field(None, description="The GPU's name, when the run had one.")
+
+    @field_validator("label_names", "data_notes", mode="before")
+    @classmethod
+    def _as_texts(cls, value: Any) -> Any:
+        # a dataset may name its classes 0 and 1: recorded as text rather than failing the
+        # run after training
+        return [str(item) for item in value] if isinstance(value, list | tuple) else value
 
     def to_json_dict(self) -> dict[str, Any]:
         """The record as results.json holds it (values unchanged: an infinite perplexity

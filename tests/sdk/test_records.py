@@ -57,3 +57,7 @@ def test_the_contracts_document_lists_exactly_the_record_fields():
 
     assert names(every) == list(RunResults.model_fields)
     assert names(added) == sorted(GENERATION_ONLY, key=list(GenerationResults.model_fields).index)
+
+
+def test_class_names_given_as_numbers_are_recorded_as_text():
+    assert RunResults(label_names=[0, 1]).label_names == ["0", "1"]
