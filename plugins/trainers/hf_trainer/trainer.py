@@ -10,10 +10,10 @@ from typing import Any
 
 from sdk import RunContext, TrainerPlugin
 
+# importing the entry stays as cheap as the SDK: the pipeline (transformers, numpy) loads in run()
 from .arguments import planned_steps
-from .saving import INFO_FILE, base_model_source
 
-__all__ = ["INFO_FILE", "HFTrainer", "base_model_source", "planned_steps"]
+__all__ = ["HFTrainer", "planned_steps"]
 
 
 class HFTrainer(TrainerPlugin):
