@@ -174,6 +174,22 @@ def pair_columns(task: str) -> tuple[str, str]:
     return ("prompt", "completion") if task == "causal-lm" else ("source", "target")
 
 
+def _left_padded_prompts(
+    tokenizer: Any, template: str | None, texts: list[str], max_length: int, pad: int
+) -> tuple[Any, Any]:
+    """input_ids and attention_mask of causal LM prompts shown as in training, padded on the
+    left (the last `max_length` tokens of each)."""
+    import torch
+
+    shown = [render_prompt(tokenizer, template, t) for t in texts]
+    encoded = tokenizer(shown, add_special_tokens=not uses_chat_template(tokenizer))
+    rows = [row[-max_length:] for row in encoded["input_ids"]]
+    width = max(len(r) for r in rows)
+    input_ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows])
+    mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows])
+    return input_ids, mask
+
+
 def generate_texts(
     model: Any,
     tokenizer: Any,
@@ -200,12 +216,7 @@ def generate_texts(
     for start in range(0, len(texts), batch_size):
         chunk = [str(t) for t in texts[start : start + batch_size]]
         if task == "causal-lm":
-            shown = [render_prompt(tokenizer, template, t) for t in chunk]
-            encoded = tokenizer(shown, add_special_tokens=not uses_chat_template(tokenizer))
-            rows = [row[-max_length:] for row in encoded["input_ids"]]
-            width = max(len(r) for r in rows)
-            input_ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows])
-            mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows])
+            input_ids, mask = _left_padded_prompts(tokenizer, template, chunk, max_length, pad)
         else:
             batch = tokenizer(
                 [apply_template(template, t) for t in chunk],
