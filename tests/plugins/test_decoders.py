@@ -259,7 +259,10 @@ def test_decoder_instruction_tuning_trains_and_generates_through_the_chat_templa
 # --- QLoRA 4-bit on decoders, on the CPU ---
 
 
-@pytest.mark.parametrize("task", ["sequence-classification", "causal-lm"])
+# the default run keeps one QLoRA decoder run; the causal-lm one (about 10 s here) is slow
+@pytest.mark.parametrize(
+    "task", ["sequence-classification", pytest.param("causal-lm", marks=pytest.mark.slow)]
+)
 def test_qlora_trains_a_decoder_on_the_cpu(task, decoders, tmp_path, tiny_csv_dir):
     import torch
 
