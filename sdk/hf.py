@@ -103,9 +103,21 @@ def load_sequence_classifier(ctx: ModelContext, source: str) -> LoadedModel:
         model = AutoModelForSequenceClassification.from_pretrained(source, **kwargs)
     except Exception as exc:
         raise _explain(source, exc) from None
-    if model.config.pad_token_id is None:
-        model.config.pad_token_id = tokenizer.pad_token_id
+    align_pad_token(model, tokenizer)
     return LoadedModel(model=model, tokenizer=tokenizer)
+
+
+def align_pad_token(model: Any, tokenizer: Any) -> None:
+    """Make the model's config name the token the tokenizer pads with.
+
+    Decoder classifiers (Llama, Qwen2, GPT-2 ...) pool the last token that is not
+    `config.pad_token_id`; a checkpoint whose config names another pad token than
+    the tokenizer pads with (none, or an old Llama's `0` while padding with EOS)
+    would pool a padding position.
+    """
+    pad = tokenizer.pad_token_id
+    if pad is not None and getattr(model.config, "pad_token_id", None) != pad:
+        model.config.pad_token_id = pad
 
 
 #: the transformers auto class that builds a model for each generation task

@@ -8,8 +8,12 @@ and generated greedily.
 
 Causal LM examples are `prompt tokens + completion tokens + EOS`; the labels
 are -100 over the prompt (only the completion is learned) and the collator
-pads them with -100 too. Seq2seq examples are the source's tokens as input
-and the target's as labels.
+pads them with -100 too. A causal LM whose tokenizer carries a chat template
+(instruction-tuned Llama, Qwen, Mistral ...) sees each prompt as a user turn
+rendered by that template, with the assistant cue, and learns the assistant
+turn as the template writes it (its end-of-turn marker included); the dataset's
+plain template is for tokenizers without one. Seq2seq examples are the
+source's tokens as input and the target's as labels.
 
 torch, transformers and rouge-score are imported inside functions.
 """
@@ -28,6 +32,32 @@ ROUGE_KEYS = ("rouge1", "rouge2", "rougeL")
 def apply_template(template: str | None, text: str) -> str:
     """`text` placed where the template says `{input}`; the text itself without a template."""
     return template.replace("{input}", text) if template else text
+
+
+def uses_chat_template(tokenizer: Any) -> bool:
+    """Whether causal LM prompts go through the tokenizer's own chat template."""
+    return bool(getattr(tokenizer, "chat_template", None))
+
+
+def render_prompt(tokenizer: Any, template: str | None, text: str) -> str:
+    """The prompt as the model sees it: a user turn in the tokenizer's chat template, followed
+    by the assistant cue; without a chat template, `text` placed in the plain template."""
+    if not uses_chat_template(tokenizer):
+        return apply_template(template, text)
+    turn = [{"role": "user", "content": text}]
+    return str(tokenizer.apply_chat_template(turn, tokenize=False, add_generation_prompt=True))
+
+
+def render_completion(tokenizer: Any, prompt: str, rendered_prompt: str, completion: str) -> str:
+    """The assistant turn as the chat template writes it after `rendered_prompt` (the
+    completion and the end-of-turn marker); the completion itself when the template renders
+    the conversation some other way."""
+    turns = [{"role": "user", "content": prompt}, {"role": "assistant", "content": completion}]
+    whole = str(tokenizer.apply_chat_template(turns, tokenize=False))
+    if not whole.startswith(rendered_prompt):
+        return completion
+    # the whitespace after the end-of-turn marker only separates turns: not learned
+    return whole[len(rendered_prompt) :].rstrip()
 
 
 def fit_pair(prompt: list[int], completion: list[int], max_length: int) -> tuple[list, list]:
@@ -53,15 +83,26 @@ def encode_causal(
     *,
     template: str | None,
     max_length: int,
-) -> dict[str, list[list[int]]]:
+) -> dict[str, list[Any]]:
     """input_ids, attention_mask, labels (-100 over the prompt) and length per example."""
-    eos = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
-    prompt_ids = tokenizer([apply_template(template, p) for p in prompts])["input_ids"]
+    eos = tokenizer.eos_token_id
+    chat = uses_chat_template(tokenizer)
+    shown = [render_prompt(tokenizer, template, p) for p in prompts]
+    if chat:
+        completions = [
+            render_completion(tokenizer, p, r, c)
+            for p, r, c in zip(prompts, shown, completions, strict=True)
+        ]
+    # a chat template writes the special tokens (BOS) itself
+    prompt_ids = tokenizer(shown, add_special_tokens=not chat)["input_ids"]
     completion_ids = tokenizer(list(completions), add_special_tokens=False)["input_ids"]
     out: dict[str, list[list[int]]] = {"input_ids": [], "attention_mask": [], "labels": []}
     lengths: list[int] = []
     for p_ids, c_ids in zip(prompt_ids, completion_ids, strict=True):
-        p_ids, c_ids = fit_pair(list(p_ids), list(c_ids) + eos, max_length)
+        c_ids = list(c_ids)
+        if eos is not None and (not c_ids or c_ids[-1] != eos):
+            c_ids.append(eos)  # the model must learn to stop
+        p_ids, c_ids = fit_pair(list(p_ids), c_ids, max_length)
         ids = p_ids + c_ids
         out["input_ids"].append(ids)
         out["attention_mask"].append([1] * len(ids))
@@ -111,31 +152,18 @@ def encode_pairs(
     max_target_length: int,
 ) -> Any:
     """A `datasets.Dataset` of text pairs -> token ids and labels (padding waits for the batch)."""
-    if task == "causal-lm":
-
-        def encode(batch: dict[str, list[Any]]) -> dict[str, Any]:
-            return encode_causal(
-                batch["prompt"],
-                batch["completion"],
-                tokenizer,
-                template=template,
-                max_length=max_length,
-            )
-
-    elif task == "seq2seq":
-
-        def encode(batch: dict[str, list[Any]]) -> dict[str, Any]:
-            return encode_seq2seq(
-                batch["source"],
-                batch["target"],
-                tokenizer,
-                template=template,
-                max_length=max_length,
-                max_target_length=max_target_length,
-            )
-
-    else:
+    if task not in GENERATION_TASKS:
         raise ValueError(f"task '{task}' is not a generation task ({', '.join(GENERATION_TASKS)})")
+    source, target = pair_columns(task)
+    options: dict[str, Any] = {"template": template, "max_length": max_length}
+    encoder: Any = encode_causal
+    if task == "seq2seq":
+        encoder = encode_seq2seq
+        options["max_target_length"] = max_target_length
+
+    def encode(batch: dict[str, list[Any]]) -> dict[str, Any]:
+        return encoder(batch[source], batch[target], tokenizer, **options)
+
     return dataset.map(
         encode, batched=True, remove_columns=list(dataset.column_names), desc="tokenizing"
     )
@@ -144,6 +172,22 @@ def encode_pairs(
 def pair_columns(task: str) -> tuple[str, str]:
     """The (input, reference) columns of a generation task's splits."""
     return ("prompt", "completion") if task == "causal-lm" else ("source", "target")
+
+
+def _left_padded_prompts(
+    tokenizer: Any, template: str | None, texts: list[str], max_length: int, pad: int
+) -> tuple[Any, Any]:
+    """input_ids and attention_mask of causal LM prompts shown as in training, padded on the
+    left (the last `max_length` tokens of each)."""
+    import torch
+
+    shown = [render_prompt(tokenizer, template, t) for t in texts]
+    encoded = tokenizer(shown, add_special_tokens=not uses_chat_template(tokenizer))
+    rows = [row[-max_length:] for row in encoded["input_ids"]]
+    width = max(len(r) for r in rows)
+    input_ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows])
+    mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows])
+    return input_ids, mask
 
 
 def generate_texts(
@@ -159,8 +203,9 @@ def generate_texts(
 ) -> list[str]:
     """Greedy generations for `texts` (only the new text, special tokens dropped).
 
-    Causal LM prompts are padded on the left, so every row's new tokens start
-    at the same position; the model is put in eval mode and left there.
+    Causal LM prompts are shown as in training (`render_prompt`) and padded on the
+    left, so every row's new tokens start at the same position; the model is put in
+    eval mode and left there.
     """
     import torch
 
@@ -169,15 +214,16 @@ def generate_texts(
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     results: list[str] = []
     for start in range(0, len(texts), batch_size):
-        chunk = [apply_template(template, str(t)) for t in texts[start : start + batch_size]]
+        chunk = [str(t) for t in texts[start : start + batch_size]]
         if task == "causal-lm":
-            rows = [ids[-max_length:] for ids in tokenizer(chunk)["input_ids"]]
-            width = max(len(ids) for ids in rows)
-            input_ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows])
-            mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows])
+            input_ids, mask = _left_padded_prompts(tokenizer, template, chunk, max_length, pad)
         else:
             batch = tokenizer(
-                chunk, truncation=True, max_length=max_length, padding=True, return_tensors="pt"
+                [apply_template(template, t) for t in chunk],
+                truncation=True,
+                max_length=max_length,
+                padding=True,
+                return_tensors="pt",
             )
             input_ids, mask = batch["input_ids"], batch["attention_mask"]
         with torch.no_grad():

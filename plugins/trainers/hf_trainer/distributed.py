@@ -51,6 +51,20 @@ def unused_trainable_parameters(model: Any, batch: dict[str, Any]) -> list[str]:
     return [name for (name, _), grad in zip(named, grads, strict=True) if grad is None]
 
 
+def find_unused_parameters(choice: str, model: Any, train_set: Any, collator: Any) -> bool:
+    """DDP's find_unused_parameters: the recipe's choice ("always", "never"), or (auto) whether
+    a probe step leaves a trainable parameter without a gradient. Off saves a graph traversal
+    on every step."""
+    if choice in ("always", "never"):
+        return choice == "always"
+    device = next(model.parameters()).device
+    unused = unused_trainable_parameters(model, probe_batch(train_set, collator, device))
+    if unused:
+        shown = ", ".join(unused[:5]) + (" ..." if len(unused) > 5 else "")
+        print(f"ddp: {len(unused)} trainable parameters get no gradient ({shown})", flush=True)
+    return bool(unused)
+
+
 def probe_batch(dataset: Any, collator: Any, device: Any, size: int = 2) -> dict[str, Any]:
     """A small padded training batch from a tokenized split, on `device`."""
     rows = [

@@ -1,12 +1,12 @@
-"""The generation tasks (causal-lm, seq2seq): train a language model on text pairs.
+"""The generation tasks' steps (causal-lm, seq2seq) in the training pipeline.
 
-`HFTrainer.run` hands runs of these tasks here. The flow mirrors sequence
-classification: load the data and the base model, apply the technique, train
-with the transformers `Trainer`, evaluate, save. What differs:
+What differs from sequence classification:
 
 * examples are prompt + completion (causal LM; the loss covers only the
   completion: the prompt and the padding are labelled -100) or source ->
-  target (seq2seq), tokenized by `sdk.textgen` with the dataset's template;
+  target (seq2seq), tokenized by `sdk.textgen` with the dataset's template (a
+  causal LM whose tokenizer has a chat template gets its prompts through that
+  instead);
 * batches are padded by `DataCollatorForSeq2Seq` (labels with -100);
 * evaluation reports the loss and its exponential, the perplexity of the
   references, and ROUGE-1/2/L F-measures of greedy generations (up to
@@ -19,20 +19,18 @@ with the transformers `Trainer`, evaluate, save. What differs:
 
 from __future__ import annotations
 
-import json
 import math
-import os
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from sdk import DatasetContext, DatasetSplits, RunContext, count_parameters
-from sdk.textgen import encode_pairs, generate_texts, pair_columns, rouge_scores
+from sdk import DatasetContext, LoadedModel
+from sdk.records import GenerationResults
+from sdk.textgen import encode_pairs, generate_texts, pair_columns, rouge_scores, uses_chat_template
 
-DEFAULT_MAX_LENGTH = 256
+from .steps import Run
+
 DEFAULT_MAX_TARGET_LENGTH = 64
-INFO_FILE = "peftlab.json"
 
 
 def perplexity(loss: float | None) -> float | None:
@@ -42,257 +40,138 @@ def perplexity(loss: float | None) -> float | None:
     return math.exp(loss) if loss < 700 else math.inf
 
 
-def run_generation(ctx: RunContext, progress: Any, started: float) -> dict[str, Any]:
-    """Train and evaluate a causal-lm or seq2seq run; returns what results.json holds."""
-    import torch
-    from transformers import DataCollatorForSeq2Seq, Trainer
+class GenerationSteps:
+    """The `TaskSteps` of causal-lm and seq2seq: text pairs in, ROUGE and perplexity out."""
 
-    from sdk.hf import footprint_bytes, load_base_model
+    default_max_length = 256
+    eval_marker = "eval_loss"
 
-    from . import measures
-    from . import trainer as engine
+    def __init__(self) -> None:
+        self.max_target_length = DEFAULT_MAX_TARGET_LENGTH
+        self.generation_s = 0.0
 
-    p = ctx.trainer.params
-    seed = int(p.get("seed", 42))
-    section = ctx.dataset_section
-    task = section["task"]
-    splits: DatasetSplits = ctx.dataset.instance.load(
-        DatasetContext(
-            params=dict(ctx.dataset.params),
-            bundle_dir=Path(ctx.dataset.bundle_dir),
-            task=task,
+    def dataset_context(self, run: Run) -> DatasetContext:
+        section = run.ctx.dataset_section
+        columns = pair_columns(run.task)
+        return DatasetContext(
+            params=dict(run.ctx.dataset.params),
+            bundle_dir=Path(run.ctx.dataset.bundle_dir),
+            task=run.task,
             label_names=[],
-            text_fields=list(section.get("text_fields") or pair_columns(task)),
-            label_field=section.get("label_field", pair_columns(task)[1]),
-            seed=seed,
-        )
-    )
-    for note in splits.notes:
-        print(f"data: {note}", flush=True)
-    missing = [c for c in pair_columns(task) if c not in splits.train.column_names]
-    if missing:
-        raise ValueError(
-            f"dataset {ctx.dataset.id} returned columns {splits.train.column_names}; "
-            f"task {task} needs {', '.join(pair_columns(task))}"
+            text_fields=list(section.get("text_fields") or columns),
+            label_field=section.get("label_field", columns[1]),
+            seed=run.seed,
         )
 
-    loaded, tctx = load_base_model(ctx.model, ctx.technique, task, [])
-    tokenizer = loaded.tokenizer
-    max_length = splits.max_length or DEFAULT_MAX_LENGTH
-    max_target_length = splits.max_target_length or DEFAULT_MAX_TARGET_LENGTH
-    template = splits.input_template
-    learning_rate = float(p.get("learning_rate") or 0) or float(
-        type(ctx.technique.instance).default_learning_rate
-    )
-    args = engine._training_arguments(ctx, p, learning_rate, seed)
-    # the loss is all evaluation needs from the model: no logits over the vocabulary are kept
-    args.prediction_loss_only = True
-    tctx = replace(tctx, total_steps=engine.planned_steps(len(splits.train), args))
-    technique = ctx.technique.instance
-    model = technique.apply(loaded.model, tctx)
-    trainable, total = count_parameters(model)
+    def label_names(self, run: Run) -> list[str]:
+        assert run.splits is not None
+        columns = pair_columns(run.task)
+        found = run.splits.train.column_names
+        if any(c not in found for c in columns):
+            raise ValueError(
+                f"dataset {run.ctx.dataset.id} returned columns {found}; "
+                f"task {run.task} needs {', '.join(columns)}"
+            )
+        return []
 
-    encode = {
-        "template": template,
-        "max_length": max_length,
-        "max_target_length": max_target_length,
-    }
-    train_set = encode_pairs(splits.train, tokenizer, task, **encode)
-    eval_set = encode_pairs(splits.validation, tokenizer, task, **encode)
-    collator = DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=-100, padding=True)
-    if args.world_size > 1:
-        args.ddp_find_unused_parameters = engine._find_unused(p, model, train_set, collator)
-    trainer = Trainer(
-        model=model,
-        args=args,
-        train_dataset=train_set,
-        eval_dataset=eval_set,
-        processing_class=tokenizer,
-        data_collator=collator,
-        callbacks=[progress, *technique.training_callbacks(model, tctx)],
-    )
+    def prepare_model(self, run: Run, loaded: LoadedModel) -> None:
+        """Nothing: `sdk.hf.load_language_model` already told the configs the pad token."""
 
-    max_new_tokens = int(p.get("max_new_tokens") or 64)
-    rouge_rows = int(p.get("rouge_samples") or 0) or len(splits.validation)
-    references = splits.validation.select(range(min(rouge_rows, len(splits.validation))))
-    source_column, reference_column = pair_columns(task)
+    def encode(self, run: Run) -> tuple[Any, Any]:
+        assert run.splits is not None
+        self.max_target_length = run.splits.max_target_length or DEFAULT_MAX_TARGET_LENGTH
 
-    def score(prefix: str, model: Any) -> dict[str, float]:
-        """ROUGE of greedy generations on the validation rows, on rank 0 with a whole model."""
-        if not trainer.is_world_process_zero() or model is None:
+        def encode(split: Any) -> Any:
+            assert run.splits is not None
+            return encode_pairs(split, run.tokenizer, run.task,
+                                template=run.splits.input_template, max_length=run.max_length,
+                                max_target_length=self.max_target_length)  # fmt: skip
+
+        return encode(run.splits.train), encode(run.splits.validation)
+
+    def collator(self, run: Run) -> Any:
+        from transformers import DataCollatorForSeq2Seq
+
+        return DataCollatorForSeq2Seq(run.tokenizer, label_pad_token_id=-100, padding=True)
+
+    def trainer_options(self, run: Run) -> dict[str, Any]:
+        # the loss is all evaluation needs from the model: no logits over the vocabulary are kept
+        run.args.prediction_loss_only = True
+        return {}
+
+    def baseline_extra(self, run: Run) -> dict[str, Any]:
+        if run.trainer.is_fsdp_enabled:  # sharded before training: no whole model to generate with
             return {}
+        return self._score(run, "baseline", run.trainer.model)
+
+    def final_extra(self, run: Run, trained: Any) -> dict[str, Any]:
+        run.progress.report("evaluating", run.trainer.state)
+        started = time.time()
+        scores = self._score(run, "eval", trained)
+        self.generation_s = time.time() - started
+        if scores:  # rank 0: the scores join the metrics log
+            run.ctx.reporter.log_metrics({"step": run.trainer.state.global_step, **scores})
+        return scores
+
+    def _rouge_rows(self, run: Run) -> int:
+        assert run.splits is not None
+        rows = int(run.params.get("rouge_samples") or 0) or len(run.splits.validation)
+        return min(rows, len(run.splits.validation))
+
+    def _score(self, run: Run, prefix: str, model: Any) -> dict[str, float]:
+        """ROUGE of greedy generations on the validation rows, on rank 0 with a whole model."""
+        if not run.trainer.is_world_process_zero() or model is None:
+            return {}
+        assert run.splits is not None
+        source, reference = pair_columns(run.task)
+        rows = run.splits.validation.select(range(self._rouge_rows(run)))
         generated = generate_texts(
             model,
-            tokenizer,
-            list(references[source_column]),
-            task,
-            template=template,
-            max_new_tokens=max_new_tokens,
-            max_length=max_length,
-            batch_size=int(p.get("eval_batch_size", 64)),
+            run.tokenizer,
+            list(rows[source]),
+            run.task,
+            template=run.splits.input_template,
+            max_new_tokens=self._max_new_tokens(run),
+            max_length=run.max_length,
+            batch_size=int(run.params.get("eval_batch_size", 64)),
         )
-        scores = rouge_scores(generated, list(references[reference_column]))
+        scores = rouge_scores(generated, list(rows[reference]))
         return {f"{prefix}_{key}": value for key, value in scores.items()}
 
-    baseline: dict[str, Any] = {}
-    measure_baseline = bool(p.get("measure_baseline", True))
-    if (
-        measure_baseline
-        and getattr(model, "is_loaded_in_4bit", False)
-        and args.device.type == "cpu"
-    ):
-        # bitsandbytes repacks 4-bit weights for its CPU inference kernel on the first
-        # no-grad forward, after which the training step fails ("a view of a leaf Variable
-        # ... in-place operation"): no evaluation before training on the CPU
-        print("baseline: skipped (a 4-bit model on the CPU cannot train after evaluating)")
-        measure_baseline = False
-    if measure_baseline:
-        progress.report("baseline")
-        baseline = trainer.evaluate(metric_key_prefix="baseline")
-        if not trainer.is_fsdp_enabled:  # sharded before training: no whole model to generate with
-            baseline.update(score("baseline", trainer.model))
+    def _max_new_tokens(self, run: Run) -> int:
+        return int(run.params.get("max_new_tokens") or 64)
 
-    resume = str(ctx.resume_from) if ctx.resume_from else None
-    train_result = trainer.train(resume_from_checkpoint=resume)
-    state = trainer.state
+    def adapter_info(self, run: Run) -> dict[str, Any]:
+        assert run.splits is not None and run.tctx is not None
+        return {
+            "label_names": [],
+            "max_length": run.max_length,
+            "input_template": run.splits.input_template,
+            # informative: generation decides from the saved tokenizer, as training did
+            "chat_template": run.task == "causal-lm" and uses_chat_template(run.tokenizer),
+            "max_new_tokens": self._max_new_tokens(run),
+            "new_token_ids": list(run.tctx.new_token_ids),
+        }
 
-    final = _last_eval(state.log_history, state.global_step)
-    if final is None:
-        progress.report("evaluating", state)
-        final = trainer.evaluate()
-    trained = trainer.model
-    if trainer.is_fsdp_enabled:  # every rank holds a shard: gather the weights on rank 0 first
-        from . import distributed
-
-        def fresh_copy() -> Any:
-            base, _ = load_base_model(ctx.model, ctx.technique, task, [])
-            return technique.apply(base.model, tctx)
-
-        trained = distributed.gathered_model(trainer, fresh_copy)
-    progress.report("evaluating", state)
-    eval_started = time.time()
-    final.update(score("eval", trained))
-    generation_s = time.time() - eval_started
-
-    progress.report("saving", state)
-    adapter_bytes = 0
-    if trainer.is_world_process_zero():
-        adapter_bytes = _save(ctx, trained, tokenizer, tctx, max_length, template, p)
-        ctx.reporter.log_metrics(
-            {"step": state.global_step, **{k: v for k, v in final.items() if "rouge" in k}}
+    def results(
+        self, run: Run, common: dict[str, Any], final: dict[str, Any], baseline: dict[str, Any]
+    ) -> GenerationResults:
+        assert run.tctx is not None
+        scored = self._rouge_rows(run)
+        return GenerationResults(
+            rouge1=final.get("eval_rouge1"),
+            rouge2=final.get("eval_rouge2"),
+            rougeL=final.get("eval_rougeL"),
+            perplexity=perplexity(final.get("eval_loss")),
+            baseline_rouge1=baseline.get("baseline_rouge1"),
+            baseline_rouge2=baseline.get("baseline_rouge2"),
+            baseline_rougeL=baseline.get("baseline_rougeL"),
+            baseline_perplexity=perplexity(baseline.get("baseline_loss")),
+            generation_samples_per_s=scored / self.generation_s if self.generation_s > 0 else None,
+            num_rouge_samples=scored,
+            max_new_tokens=self._max_new_tokens(run),
+            task=run.task,
+            max_target_length=self.max_target_length if run.task == "seq2seq" else None,
+            new_tokens=len(run.tctx.new_token_ids),
+            **common,
         )
-
-    peak_mb, peak_kind = measures.peak_memory()
-    if args.world_size > 1:  # every rank holds a copy of the model: report the largest process
-        from . import distributed
-
-        peak_mb = distributed.max_across_ranks(peak_mb)
-    metrics = train_result.metrics
-    runtime = float(metrics.get("train_runtime") or (time.time() - started))
-    tokens = metrics.get("train_tokens_per_second")
-    if tokens is None and runtime > 0:
-        tokens = (state.num_input_tokens_seen - progress.first_tokens) / runtime
-    scored = min(rouge_rows, len(splits.validation))
-    results = {
-        "accuracy": None,
-        "f1_macro": None,
-        "rouge1": final.get("eval_rouge1"),
-        "rouge2": final.get("eval_rouge2"),
-        "rougeL": final.get("eval_rougeL"),
-        "perplexity": perplexity(final.get("eval_loss")),
-        "eval_loss": final.get("eval_loss"),
-        "train_loss": metrics.get("train_loss"),
-        "baseline_accuracy": None,
-        "baseline_f1_macro": None,
-        "baseline_rouge1": baseline.get("baseline_rouge1"),
-        "baseline_rouge2": baseline.get("baseline_rouge2"),
-        "baseline_rougeL": baseline.get("baseline_rougeL"),
-        "baseline_perplexity": perplexity(baseline.get("baseline_loss")),
-        "trainable_params": trainable,
-        "total_params": total,
-        "trainable_percent": 100.0 * trainable / total if total else None,
-        "train_runtime_s": runtime,
-        "train_samples_per_s": metrics.get("train_samples_per_second"),
-        "train_steps_per_s": metrics.get("train_steps_per_second"),
-        "train_tokens_per_s": tokens,
-        "peak_memory_mb": peak_mb,
-        "peak_memory_kind": peak_kind,
-        "peak_memory_scope": "process" if args.world_size == 1 else "largest process",
-        "model_footprint_mb": footprint_bytes(trainer.model) / 2**20,
-        "adapter_size_mb": adapter_bytes / 2**20,
-        "inference_samples_per_s": final.get("eval_samples_per_second"),
-        "generation_samples_per_s": scored / generation_s if generation_s > 0 else None,
-        "global_step": state.global_step,
-        "epochs": state.epoch,
-        "num_train_samples": len(train_set),
-        "num_eval_samples": len(eval_set),
-        "num_rouge_samples": scored,
-        "max_new_tokens": max_new_tokens,
-        "learning_rate": learning_rate,
-        "label_names": [],
-        "task": task,
-        "technique": ctx.technique.id,
-        "model": ctx.model.id,
-        "dataset": ctx.dataset.id,
-        "max_length": max_length,
-        "max_target_length": max_target_length if task == "seq2seq" else None,
-        "new_tokens": len(tctx.new_token_ids),
-        "world_size": args.world_size,
-        "ddp_find_unused_parameters": args.ddp_find_unused_parameters,
-        "device": str(args.device),
-        "resumed_from": resume,
-        "data_notes": list(splits.notes),
-        "total_runtime_s": time.time() - started,
-    }
-    if torch.cuda.is_available():
-        results["gpu"] = torch.cuda.get_device_name(0)
-    progress.report("done", state)
-    return results
-
-
-def _last_eval(history: list[dict[str, Any]], step: int) -> dict[str, Any] | None:
-    """The evaluation the Trainer already ran at the final step, so it is not run twice."""
-    for entry in reversed(history):
-        if "eval_loss" in entry:
-            return dict(entry) if entry.get("step") == step else None
-    return None
-
-
-def _save(
-    ctx: RunContext,
-    model: Any,
-    tokenizer: Any,
-    tctx: Any,
-    max_length: int,
-    template: str | None,
-    p: dict[str, Any],
-) -> int:
-    """Technique weights, then tokenizer and peftlab.json; returns the weights' size on disk."""
-    from . import measures
-    from . import trainer as engine
-
-    target = ctx.adapter_dir
-    target.mkdir(parents=True, exist_ok=True)
-    ctx.technique.instance.save(model, target, tctx)
-    weights_bytes = measures.folder_bytes(target)
-    tokenizer.save_pretrained(str(target))
-    info = {
-        "format": 1,
-        "task": tctx.task,
-        "label_names": [],
-        "max_length": max_length,
-        "input_template": template,
-        "max_new_tokens": int(p.get("max_new_tokens") or 64),
-        "new_token_ids": list(tctx.new_token_ids),
-        "model": {
-            "id": ctx.model.id,
-            "params": ctx.model.params,
-            "base": engine.base_model_source(model),
-        },
-        "technique": {"id": ctx.technique.id, "params": ctx.technique.params},
-        "dataset": {"id": ctx.dataset.id, "params": ctx.dataset.params},
-    }
-    tmp = target / f".{INFO_FILE}.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps(info, indent=2, default=str) + "\n", encoding="utf-8")
-    tmp.replace(target / INFO_FILE)
-    return weights_bytes
