@@ -19,12 +19,12 @@ from typing import Any
 
 import pytest
 
+from engine.runner import main as runner_main
 from kernel import Kernel, KernelConfig
 from kernel.config import PRIORITY_EXPLICIT
 from kernel.discovery import BundleLocation
 from kernel.jobs import prepare_run
 from kernel.recipe import PluginChoice, Recipe, resolve
-from kernel.runner import main as runner_main
 from kernel.runs import RunFolder
 from sdk.testing import tiny_vocab_dir
 
@@ -184,7 +184,7 @@ def test_decoder_classifier_pools_the_last_real_token_on_either_padding_side(
 ):
     from safetensors import safe_open
 
-    from ui.inference import load_classifier
+    from engine.inference import load_classifier
 
     run = train(tmp_path, family, decoders[family], reviews(tiny_csv_dir), "lora", FAST)
     results = run.results()
@@ -243,7 +243,7 @@ def test_without_a_chat_template_the_plain_template_is_used():
 def test_decoder_instruction_tuning_trains_and_generates_through_the_chat_template(
     family, decoders, tmp_path
 ):
-    from ui.inference import load_generator
+    from engine.inference import load_generator
 
     run = train(tmp_path, family, decoders[family], INSTRUCTIONS, "lora", GENERATE)
     results = run.results()
@@ -272,7 +272,7 @@ def test_qlora_trains_a_decoder_on_the_cpu(task, decoders, tmp_path, tiny_csv_di
     dataset = reviews(tiny_csv_dir) if classify else INSTRUCTIONS
     run = train(tmp_path, "llama", decoders["llama"], dataset, "qlora",
                 FAST if classify else GENERATE)  # fmt: skip
-    from ui.inference import load_classifier, load_generator
+    from engine.inference import load_classifier, load_generator
 
     results = run.results()
     if classify:
