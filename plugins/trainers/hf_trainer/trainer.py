@@ -26,6 +26,7 @@ from sdk import (
     TrainerPlugin,
     count_parameters,
 )
+from sdk.trial import trial_callbacks
 
 DEFAULT_MAX_LENGTH = 128
 INFO_FILE = "peftlab.json"
@@ -122,7 +123,11 @@ class HFTrainer(TrainerPlugin):
             data_collator=collator,
             compute_metrics=measures.classification_metrics,
             preprocess_logits_for_metrics=measures.logits_to_classes,
-            callbacks=[progress, *technique.training_callbacks(model, tctx)],
+            callbacks=[
+                progress,
+                *technique.training_callbacks(model, tctx),
+                *trial_callbacks(ctx.run_dir),  # a sweep's trial: report evaluations, prune
+            ],
         )
 
         measure_baseline = bool(p.get("measure_baseline", True))

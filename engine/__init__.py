@@ -1,0 +1,1 @@
+"""The engine layer: starts, follows and combines runs for the CLI, the app and bench/."""
