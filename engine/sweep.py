@@ -130,6 +130,7 @@ def open_study(folder: SweepFolder, settings: SweepSettings, space: SearchSpace)
     """The sweep's study in its SQLite storage, created on first use; sampler and pruner attached."""
     import optuna
 
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # the sweep prints its own lines
     storage = optuna.storages.RDBStorage(
         folder.storage_url, engine_kwargs={"connect_args": {"timeout": 60}}
     )
@@ -220,6 +221,7 @@ class TrialRunner:
             number=trial.number,
             metric=self.settings.metric,
             prune=self.settings.prune,
+            prune_startup_trials=self.settings.prune_startup_trials,
         )
         write_trial(run.path, info)
         self.say(f"trial {trial.number} started: {shown}  (run {run.id})")

@@ -66,13 +66,16 @@ def save_best_recipe(trial: Any, runs_dir: Path, name: str, target: Path) -> Non
 
 
 def importances(study: Any) -> dict[str, float]:
-    """fANOVA importance of each searched param; empty until two trials completed with different values."""
+    """Each searched param's importance (Optuna's default evaluator); empty until two trials
+    completed with different values."""
     import optuna
 
-    try:
-        return dict(optuna.importance.get_param_importances(study))
-    except (RuntimeError, ValueError):
-        return {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "importances will be equal" on tied trials
+        try:
+            return dict(optuna.importance.get_param_importances(study))
+        except (RuntimeError, ValueError):
+            return {}
 
 
 def write_plots(study: Any, folder: Path) -> dict[str, Path]:
@@ -176,7 +179,7 @@ def markdown(report: SweepReport, settings: Any, keys: list[str]) -> str:
         cells += [row["duration_s"], row["run_id"]]
         lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
     if report.importance:
-        lines += ["", "Parameter importance (fANOVA): " + ", ".join(
+        lines += ["", "Parameter importance (optuna.importance): " + ", ".join(
             f"{k} {v:.2f}" for k, v in report.importance.items()
         )]  # fmt: skip
     plots = [

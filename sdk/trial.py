@@ -28,6 +28,8 @@ class TrialInfo:
     number: int
     metric: str
     prune: bool = False
+    #: the study's MedianPruner lets this many trials finish before it prunes any
+    prune_startup_trials: int = 2
 
     @property
     def eval_key(self) -> str:
@@ -75,7 +77,13 @@ def _reporter_class() -> type:
             if self._trial is None:
                 import optuna
 
-                study = optuna.load_study(study_name=self.info.study, storage=self.info.storage)
+                # the pruner is not stored with the study: this process builds the sweep's own
+                pruner = optuna.pruners.MedianPruner(
+                    n_startup_trials=self.info.prune_startup_trials
+                )
+                study = optuna.load_study(
+                    study_name=self.info.study, storage=self.info.storage, pruner=pruner
+                )
                 self._trial = optuna.trial.Trial(study, self.info.trial_id)
             return self._trial
 
