@@ -50,17 +50,20 @@ class RayLauncher:
         if not ray.is_initialized():
             local = address in LOCAL_ADDRESSES
             env = {"PYTHONPATH": str(PROJECT_ROOT), "TOKENIZERS_PARALLELISM": "false"}
-            ray.init(
-                address=None if local else address,
-                runtime_env={"env_vars": env} if local else None,
-                include_dashboard=False,
-                log_to_driver=False,
-            )
+            try:
+                ray.init(
+                    address=None if local else address,
+                    runtime_env={"env_vars": env} if local else None,
+                    include_dashboard=False,
+                    log_to_driver=False,
+                )
+            except (ConnectionError, RuntimeError, ValueError) as exc:
+                raise RunError(f"cannot reach the Ray cluster: {exc}", field="--address") from None
             self._owns = True
         self.cpus = cpus_per_trial
-        self.task = ray.remote(train_in_worker).options(
+        self.task = ray.remote(
             num_cpus=cpus_per_trial, num_gpus=gpus_per_trial, max_retries=max_retries, max_calls=1
-        )
+        )(train_in_worker)
         self._live: dict[str, Any] = {}
         self._lock = threading.Lock()
 
