@@ -130,7 +130,7 @@ def open_study(folder: SweepFolder, settings: SweepSettings, space: SearchSpace)
     """The sweep's study in its SQLite storage, created on first use; sampler and pruner attached."""
     import optuna
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)  # the sweep prints its own lines
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # the sweep prints its own lines
     storage = optuna.storages.RDBStorage(
         folder.storage_url, engine_kwargs={"connect_args": {"timeout": 60}}
     )

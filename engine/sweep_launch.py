@@ -8,7 +8,9 @@ import queue
 import signal
 import subprocess
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 # Every run a sweep or a comparison prepares and starts goes through this import (one line
 # to change when starting runs moves to engine/process.py).
@@ -105,11 +107,31 @@ class LocalLauncher:
         """Nothing to release for local processes."""
 
 
+def run_many(
+    runs: list[RunFolder],
+    launcher: Any,
+    parallel: int,
+    on_done: Callable[[RunFolder, int], None] | None = None,
+) -> list[int]:
+    """Train every prepared run through `launcher`, `parallel` at a time; exit codes in order."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(run: RunFolder) -> int:
+        code = launcher.run(run)
+        if on_done is not None:
+            on_done(run, code)
+        return code
+
+    with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
+        return list(pool.map(one, runs))
+
+
 __all__ = [
     "LocalLauncher",
     "Slot",
     "prepare_run",
     "run_in_this_process",
+    "run_many",
     "slots",
     "start_run",
     "visible_gpus",

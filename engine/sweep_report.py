@@ -90,6 +90,8 @@ def write_plots(study: Any, folder: Path) -> dict[str, Path]:
 
     files: dict[str, Path] = {}
     html_parts = []
+    if best_trial(study) is None:  # nothing completed: nothing to draw
+        return files
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # optuna's matplotlib backend is marked experimental
         for key, (function, filename) in PLOTS.items():
