@@ -53,6 +53,7 @@ class SweepSettings(BaseModel):
     address: str | None = None
     cpus_per_trial: float = Field(default=1.0, gt=0)
     gpus_per_trial: float = Field(default=0.0, ge=0)
+    storage: str | None = Field(default=None, description="Optuna storage URL; None: study.db")
 
     def target(self, space: SearchSpace) -> int:
         return self.trials or (space.grid_size() if self.sampler == "grid" else 10)
@@ -88,7 +89,8 @@ class SweepFolder:
 
     @property
     def storage_url(self) -> str:
-        return f"sqlite:///{(self.path / STUDY_FILE).resolve()}"
+        stored = self.settings().storage if (self.path / SETTINGS_FILE).exists() else None
+        return stored or f"sqlite:///{(self.path / STUDY_FILE).resolve()}"
 
     def settings(self) -> SweepSettings:
         try:

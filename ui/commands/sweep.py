@@ -41,10 +41,35 @@ def _settings(options: dict[str, Any]) -> Any:
     if options["direction"] is None:
         options["direction"] = "minimize" if "loss" in options["metric"] else "maximize"
     try:
-        return SweepSettings(name=name, recipe=recipe, search=list(options.pop("search")), **options)
+        return SweepSettings(
+            name=name, recipe=recipe, search=list(options.pop("search")), **options
+        )
     except ValidationError as exc:
         err = exc.errors()[0]
         raise RecipeError(err["msg"], field=".".join(map(str, err["loc"]))) from None
+
+
+#: what a resumed sweep may change: where and how widely it runs, not what it searches
+WHERE_OPTIONS = ("parallel", "backend", "address", "cpus_per_trial", "gpus_per_trial")
+
+
+def _resumed_settings(folder: Any, ctx: click.Context) -> Any:
+    """The stored settings, with --parallel/--backend/--address/--*-per-trial given now."""
+    from click.core import ParameterSource
+
+    given = {
+        name for name in ctx.params if ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE
+    } - {"resume_dir"}
+    refused = sorted(given - set(WHERE_OPTIONS))
+    if refused:
+        fail("--resume continues the sweep as it was started; drop --" + ", --".join(
+            r.replace("_", "-") for r in refused
+        ))  # fmt: skip
+    settings = folder.settings()
+    if given:
+        settings = settings.model_copy(update={k: ctx.params[k] for k in given})
+        folder.write_settings(settings)
+    return settings
 
 
 def _interruptible(runner: Any) -> None:
@@ -73,38 +98,98 @@ def _summary(report: Any, settings: Any, keys: list[str]) -> Any:
 
 
 @click.command("sweep")
-@click.option("--recipe", "recipe_file", type=click.Path(path_type=Path, dir_okay=False),
-              help="Base recipe (default: manifests/recipes/default.yaml).")
+@click.option(
+    "--recipe",
+    "recipe_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Base recipe (default: manifests/recipes/default.yaml).",
+)
 @click.option("--dataset", help="Dataset plugin id (replaces the recipe's).")
 @click.option("--model", help="Model plugin id (replaces the recipe's).")
 @click.option("--technique", help="Technique plugin id (replaces the recipe's).")
-@click.option("--set", "sets", multiple=True, metavar="KIND.PARAM=VALUE",
-              help="Fixed param of every trial (repeatable).")
-@click.option("--search", multiple=True, metavar="KIND.PARAM=SPACE",
-              help="Searched param: V1,V2,... or LOW..HIGH[:log] (repeatable).")
-@click.option("--trials", type=click.IntRange(1), help="Trials to run (default: the grid's size; 10).")
-@click.option("--sampler", type=click.Choice(["grid", "random", "tpe"]), default="tpe", show_default=True)
-@click.option("--metric", default="accuracy", show_default=True, help="Key of results.json to optimise.")
-@click.option("--direction", type=click.Choice(["maximize", "minimize"]),
-              help="Default: minimize for a loss, else maximize.")
-@click.option("--prune", is_flag=True, help="Stop trials below the median at an evaluation "
-              "(set trainer.eval_steps so there are several).")
-@click.option("--prune-startup", "prune_startup_trials", type=click.IntRange(0), default=2,
-              show_default=True, help="Trials that run to the end before pruning starts.")
+@click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    metavar="KIND.PARAM=VALUE",
+    help="Fixed param of every trial (repeatable).",
+)
+@click.option(
+    "--search",
+    multiple=True,
+    metavar="KIND.PARAM=SPACE",
+    help="Searched param: V1,V2,... or LOW..HIGH[:log] (repeatable).",
+)
+@click.option(
+    "--trials", type=click.IntRange(1), help="Trials to run (default: the grid's size; 10)."
+)
+@click.option(
+    "--sampler", type=click.Choice(["grid", "random", "tpe"]), default="tpe", show_default=True
+)
+@click.option(
+    "--metric", default="accuracy", show_default=True, help="Key of results.json to optimise."
+)
+@click.option(
+    "--direction",
+    type=click.Choice(["maximize", "minimize"]),
+    help="Default: minimize for a loss, else maximize.",
+)
+@click.option(
+    "--prune",
+    is_flag=True,
+    help="Stop trials below the median at an evaluation "
+    "(set trainer.eval_steps so there are several).",
+)
+@click.option(
+    "--prune-startup",
+    "prune_startup_trials",
+    type=click.IntRange(0),
+    default=2,
+    show_default=True,
+    help="Trials that run to the end before pruning starts.",
+)
 @click.option("--seed", type=int, default=42, show_default=True, help="Sampler seed.")
-@click.option("--parallel", type=click.IntRange(1, 64), default=1, show_default=True,
-              help="Trials at once (each on its share of the cores / GPUs; Ray: tasks in flight).")
+@click.option(
+    "--parallel",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Trials at once (each on its share of the cores / GPUs; Ray: tasks in flight).",
+)
 @click.option("--backend", type=click.Choice(["local", "ray"]), default="local", show_default=True)
 @click.option("--address", help="Ray cluster: auto, ray://HOST:10001 (default: a local Ray).")
-@click.option("--cpus-per-trial", type=click.FloatRange(min=0, min_open=True), default=1.0,
-              show_default=True, help="Ray: CPUs each trial asks for.")
-@click.option("--gpus-per-trial", type=click.FloatRange(min=0), default=0.0, show_default=True,
-              help="Ray: GPUs each trial asks for.")
+@click.option(
+    "--cpus-per-trial",
+    type=click.FloatRange(min=0, min_open=True),
+    default=1.0,
+    show_default=True,
+    help="Ray: CPUs each trial asks for.",
+)
+@click.option(
+    "--gpus-per-trial",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="Ray: GPUs each trial asks for.",
+)
+@click.option(
+    "--storage",
+    help="Optuna storage URL for the study (default: study.db, SQLite, "
+    "in the sweep folder), e.g. postgresql://HOST/DB for many nodes.",
+)
 @click.option("--name", help="Sweep name (trial runs are <stamp>-<name>-tNNN).")
-@click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False),
-              help="Sweep folder (default: <runs dir>/sweep-<stamp>-<name>).")
-@click.option("--resume", "resume_dir", type=click.Path(path_type=Path, file_okay=False, exists=True),
-              help="Continue the sweep in this folder as it was started.")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Sweep folder (default: <runs dir>/sweep-<stamp>-<name>).",
+)
+@click.option(
+    "--resume",
+    "resume_dir",
+    type=click.Path(path_type=Path, file_okay=False, exists=True),
+    help="Continue the sweep in this folder as it was started.",
+)
 @pass_state
 def sweep_command(state: CliState, resume_dir: Path | None, out_dir: Path | None, **options: Any) -> None:  # fmt: skip
     """Search params with Optuna, one ordinary run per trial, and report the best.
@@ -120,7 +205,7 @@ def sweep_command(state: CliState, resume_dir: Path | None, out_dir: Path | None
     try:
         if resume_dir is not None:
             folder = SweepFolder(resume_dir)
-            settings = folder.settings()
+            settings = _resumed_settings(folder, click.get_current_context())
         else:
             settings = _settings(options)
             check(kernel, settings)  # bounds, ids and params refused before a folder exists
@@ -152,7 +237,9 @@ def _run_and_report(kernel: Any, folder: Any, settings: Any) -> None:
     report = write_sweep_report(study, folder.path, settings, keys)
     Console(width=120).print(_summary(report, settings, keys))
     if report.best:
-        click.echo(f"best: trial {report.best['trial']} {settings.metric} {report.best['value']:.4f}")
+        click.echo(
+            f"best: trial {report.best['trial']} {settings.metric} {report.best['value']:.4f}"
+        )
         click.echo(f"its recipe: {report.files['best_recipe']}")
     click.echo(f"report: {report.files['markdown']}")
     if interrupted:
