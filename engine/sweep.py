@@ -142,7 +142,8 @@ def open_study(folder: SweepFolder, settings: SweepSettings, space: SearchSpace)
     # a resumed session draws new values, not the first session's again
     seed = settings.seed + int(known or 0)
     samplers: dict[str, Callable[[], Any]] = {
-        "grid": lambda: optuna.samplers.GridSampler(space.grid(), seed=seed),
+        # the grid's seed orders its points: it must not change between sessions
+        "grid": lambda: optuna.samplers.GridSampler(space.grid(), seed=settings.seed),
         "random": lambda: optuna.samplers.RandomSampler(seed=seed),
         "tpe": lambda: optuna.samplers.TPESampler(seed=seed),
     }
@@ -164,7 +165,7 @@ def open_study(folder: SweepFolder, settings: SweepSettings, space: SearchSpace)
 def recover(study: Any) -> int:
     """Trials a killed or interrupted session left unfinished: failed, and queued again with
     the same values; returns how many were queued."""
-    from optuna.trial import TrialState
+    from optuna.trial import TrialState, create_trial
 
     retried = {t.user_attrs.get("retry_of") for t in study.get_trials(deepcopy=False)}
     queued = 0
@@ -175,7 +176,18 @@ def recover(study: Any) -> int:
         elif not (trial.state == TrialState.FAIL and trial.user_attrs.get("interrupted")):
             continue
         if trial.number not in retried and trial.params:
-            study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
+            # as optuna's RetryFailedTrialCallback does: the copy keeps the sampler's own
+            # attributes (GridSampler's grid point), fixed_params gives back the same values
+            system = {**trial.system_attrs, "fixed_params": trial.params}
+            study.add_trial(
+                create_trial(
+                    state=TrialState.WAITING,
+                    params=trial.params,
+                    distributions=trial.distributions,
+                    user_attrs={"retry_of": trial.number},
+                    system_attrs=system,
+                )
+            )
             queued += 1
     return queued
 
