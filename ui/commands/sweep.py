@@ -177,12 +177,14 @@ def _summary(report: Any, settings: Any, keys: list[str]) -> Any:
     help="Optuna storage URL for the study (default: study.db, SQLite, "
     "in the sweep folder), e.g. postgresql://HOST/DB for many nodes.",
 )
-@click.option("--name", help="Sweep name (trial runs are <stamp>-<name>-tNNN).")
+@click.option(
+    "--name", help="Sweep name (default: sweep-<recipe name>; trial runs are <stamp>-<name>-tNNN)."
+)
 @click.option(
     "--out",
     "out_dir",
     type=click.Path(path_type=Path, file_okay=False),
-    help="Sweep folder (default: <runs dir>/sweep-<stamp>-<name>).",
+    help="Sweep folder (default: <runs dir>/<stamp>-<name>).",
 )
 @click.option(
     "--resume",
@@ -197,7 +199,7 @@ def sweep_command(state: CliState, resume_dir: Path | None, out_dir: Path | None
     \b
     peftlab sweep --search technique.r=4,8,16 --search trainer.learning_rate=1e-4..1e-2:log
     peftlab sweep --sampler grid --search technique.r=4,8 --search trainer.learning_rate=1e-3,2e-3
-    peftlab sweep --resume runs/sweep-20261201-101500-lora
+    peftlab sweep --resume runs/20261201-101500-sweep-default
     """
     from engine.sweep import SweepFolder, check, create_folder
 
