@@ -39,11 +39,16 @@ def runner_command(run: RunFolder, *, resume: bool = False, nproc: int = 1) -> l
     return [sys.executable] + tail
 
 
-def start_run(run: RunFolder, *, resume: bool = False, nproc: int = 1) -> subprocess.Popen:
-    """Launch the training process in the background; its output goes to log.txt."""
+def start_run(
+    run: RunFolder, *, resume: bool = False, nproc: int = 1, env: dict[str, str] | None = None
+) -> subprocess.Popen:
+    """Launch the training process in the background; its output goes to log.txt.
+
+    `env` is added to this process's environment (e.g. thread counts for parallel runs).
+    """
     if resume and run.status().get("state") == "running":
         raise RunError("this run is still running", path=run.path)
-    env = dict(os.environ)
+    env = {**os.environ, **(env or {})}
     # The runner imports the engine and the SDK from this checkout even when started elsewhere.
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
     env.setdefault("TOKENIZERS_PARALLELISM", "false")

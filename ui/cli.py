@@ -13,7 +13,9 @@ import click
 
 from ui.context import CliState
 
-COMMAND_MODULES = ("plugins", "train", "runs", "compare", "export", "app", "authoring", "serve")
+COMMAND_MODULES = (
+    "plugins", "train", "runs", "compare", "sweep", "export", "app", "authoring", "serve",
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

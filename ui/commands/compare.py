@@ -5,7 +5,8 @@ Each technique is one ordinary run (resolved, prepared and started exactly as
 other. A technique that is refused or whose run fails becomes a failed row of
 the report; the others go on. The report (engine.report) is written to
 runs/compare-<stamp>/ or --out. `--from-runs` rebuilds a report from runs
-that already exist.
+that already exist. `--parallel N` trains N runs at once (engine.sweep_launch),
+`--backend ray` as Ray tasks (engine.sweep_ray).
 
 --set applies dataset./model./trainer. params to every run; `technique.P=V`
 to every compared technique that has a param P; `<technique id>.P=V` to that
@@ -223,6 +224,61 @@ def run_plans(plans: list[Planned]) -> tuple[list[Any], bool]:
     return rows, False
 
 
+def make_launcher(parallel: int, backend: str, address: str | None, cpus: float) -> Any:
+    """Where the runs of a --parallel or --backend ray comparison train."""
+    if backend == "ray":
+        from engine.sweep_ray import RayLauncher
+
+        return RayLauncher(address, cpus)
+    from engine.sweep_launch import LocalLauncher
+
+    return LocalLauncher(parallel)
+
+
+def run_plans_together(
+    plans: list[Planned], launcher: Any, parallel: int
+) -> tuple[list[Any], bool]:
+    """Train the planned runs `parallel` at a time through `launcher`; (report rows, interrupted).
+
+    A line per run as it ends replaces the progress bars; Ctrl-C interrupts every running run.
+    """
+    import signal
+
+    from rich.console import Console
+
+    from engine.sweep_launch import run_many
+    from ui.report import failed_row, row_from_run
+
+    console = Console()
+    stopped: list[int] = []
+
+    def stop(signum: int, _frame: Any) -> None:
+        stopped.append(signum)
+        launcher.stop()
+
+    previous = signal.signal(signal.SIGINT, stop)
+    runnable = [p.run for p in plans if p.run is not None]
+    console.print(f"training {len(runnable)} run(s), {launcher.describe()}")
+
+    def done(run: RunFolder, code: int) -> None:
+        state = run.status().get("state")
+        style = "green" if state == "completed" else "red"
+        console.print(f"  {run.id}: [{style}]{state}[/{style}]")
+
+    try:
+        run_many(runnable, launcher, parallel, on_done=done)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        launcher.close()
+    rows = [
+        row_from_run(p.run)
+        if p.run is not None
+        else failed_row(p.technique, p.error or "refused", p.recipe)
+        for p in plans
+    ]
+    return rows, bool(stopped)
+
+
 def summary_table(rows: list[Any], title: str) -> Any:
     from rich.table import Table
 
@@ -285,6 +341,10 @@ def command_line(ctx: click.Context) -> str:
     for option, key in (("--name", "name"), ("--title", "title"), ("--out", "out_dir")):
         if p.get(key):
             words += [option, str(p[key])]
+    if (p.get("parallel") or 1) > 1:
+        words += ["--parallel", str(p["parallel"])]
+    if p.get("backend") == "ray":
+        words += ["--backend", "ray"] + (["--address", p["address"]] if p.get("address") else [])
     return shlex.join(words)
 
 
@@ -324,6 +384,22 @@ def command_line(ctx: click.Context) -> str:
     help="Build the report from existing runs given as arguments; nothing is trained.",
 )
 @click.option("--title", help="Title of report.md.")
+@click.option(
+    "--parallel",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Runs at once (each pinned to its share of the cores / GPUs; Ray: tasks in flight).",
+)
+@click.option("--backend", type=click.Choice(["local", "ray"]), default="local", show_default=True)
+@click.option("--address", help="Ray cluster: auto, ray://HOST:10001 (default: a local Ray).")
+@click.option(
+    "--cpus-per-run",
+    type=click.FloatRange(min=0, min_open=True),
+    default=1.0,
+    show_default=True,
+    help="Ray: CPUs each run asks for.",
+)
 @click.argument("run_refs", nargs=-1, metavar="[RUN]...")
 @pass_state
 def compare_command(
@@ -337,6 +413,10 @@ def compare_command(
     out_dir: Path | None,
     from_runs: bool,
     title: str | None,
+    parallel: int,
+    backend: str,
+    address: str | None,
+    cpus_per_run: float,
     run_refs: tuple[str, ...],
 ) -> None:
     """Train several techniques on the same data and seed, one run each, and write a report.
@@ -402,7 +482,14 @@ def compare_command(
     console.print(
         f"comparing {len(plans)} technique(s): {', '.join(technique_ids)}  (runs in {runs_dir})"
     )
-    rows, interrupted = run_plans(plans)
+    if parallel > 1 or backend == "ray":
+        try:
+            launcher = make_launcher(parallel, backend, address, cpus_per_run)
+        except PeftlabError as exc:
+            fail(exc)
+        rows, interrupted = run_plans_together(plans, launcher, parallel)
+    else:
+        rows, interrupted = run_plans(plans)
     report_dir = out_dir or runs_dir / f"compare-{stamp}"
     files = write_report(
         rows,

@@ -21,6 +21,7 @@ from typing import Any
 from sdk import RunContext, count_parameters
 from sdk.hf import footprint_bytes, load_base_model
 from sdk.textgen import GENERATION_TASKS
+from sdk.trial import trial_callbacks
 
 from . import distributed, measures
 from .arguments import learning_rate, planned_steps, training_arguments
@@ -126,7 +127,11 @@ def _build_trainer(run: Run, steps: TaskSteps) -> None:
         eval_dataset=run.eval_set,
         processing_class=run.tokenizer,
         data_collator=collator,
-        callbacks=[run.progress, *technique.training_callbacks(run.model, run.tctx)],
+        callbacks=[
+            run.progress,
+            *technique.training_callbacks(run.model, run.tctx),
+            *trial_callbacks(run.ctx.run_dir),  # a sweep's trial reports to its study
+        ],
         **options,
     )
 
