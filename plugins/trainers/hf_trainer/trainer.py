@@ -90,6 +90,7 @@ class HFTrainer(TrainerPlugin):
             label_names = [str(i) for i in sorted(set(splits.train["label"]))]
 
         from sdk.hf import footprint_bytes, load_base_model
+        from sdk.tokenize import tokenize_cached
 
         loaded, tctx = load_base_model(ctx.model, ctx.technique, task, label_names)
         tokenizer = loaded.tokenizer
@@ -104,11 +105,11 @@ class HFTrainer(TrainerPlugin):
         model = technique.apply(loaded.model, tctx)
         trainable, total = count_parameters(model)
 
-        train_set = _tokenize(splits.train, tokenizer, max_length)
+        train_set = tokenize_cached(splits.train, tokenizer, max_length)
         # the order of evaluation does not change its scores: longest first, so that each
         # batch pads little (the evaluation sampler keeps the order; training batches are
         # grouped by length by the Trainer's sampler)
-        eval_set = _tokenize(splits.validation, tokenizer, max_length)
+        eval_set = tokenize_cached(splits.validation, tokenizer, max_length)
         eval_set = eval_set.sort("length", reverse=True).flatten_indices()
         collator = DataCollatorWithPadding(tokenizer)
         if args.world_size > 1:
