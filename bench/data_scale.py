@@ -14,7 +14,7 @@ Throughput: `--epoch-steps` optimizer steps on the 100k-row file, samples/s from
 the Trainer's own train_runtime (a full epoch of 100k rows is ~35 min at ~45
 samples/s on 2 cores; the steps give the same rate).
 
-Targets (issue): 1M rows peak RSS < 950 MB, 5M < 1.2 GB, growth < 1.3x from 100k
+Targets: 1M rows peak RSS < 950 MB, 5M < 1.2 GB, growth < 1.3x from 100k
 to 5M, warm time to first step on 1M rows < 10 s.
 
     python bench/data_scale.py [--sizes 10000 100000 1000000 5000000] [--formats csv parquet]

@@ -25,7 +25,7 @@ TINY_ARCHS = ("bert", "distilbert", "roberta")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-# Arrow and tokenized-data caches of the test session, never the user's own
+# Arrow and tokenized-data caches of this test run, never the user's own
 os.environ.setdefault("PEFTLAB_CACHE_DIR", tempfile.mkdtemp(prefix="peftlab-test-cache-"))
 
 
