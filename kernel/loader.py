@@ -65,16 +65,36 @@ def _install_finder() -> None:
         sys.meta_path.insert(0, BundleFinder())
 
 
+#: files hashed by content: the manifest, code and small text; anything else is data or
+#: weights, stamped by size and modification time so discovery never reads it
+HASHED_SUFFIXES = frozenset(
+    {".py", ".pyi", ".yaml", ".yml", ".json", ".toml", ".cfg", ".ini", ".txt", ".md"}
+)
+#: a file above this size is stamped even with a code suffix (a JSON data file, a tokenizer dump)
+HASHED_MAX_BYTES = 1 << 20
+
+
 def content_hash(folder: Path) -> str:
-    """Hash of every file's relative path and bytes; ignores caches, dotfiles, temp files."""
+    """Hash of every file's relative path and contents (code) or size and mtime (data, weights).
+
+    Ignores caches, dotfiles and temp files. Copies made with `shutil.copytree` keep
+    modification times, so a run's snapshot of a bundle hashes like the bundle.
+    """
     digest = hashlib.sha256()
     for path in sorted(_bundle_files(folder)):
         digest.update(str(path.relative_to(folder)).encode())
-        try:
-            digest.update(path.read_bytes())
-        except OSError:
-            digest.update(b"<unreadable>")
+        digest.update(_file_digest(path))
     return digest.hexdigest()
+
+
+def _file_digest(path: Path) -> bytes:
+    try:
+        stat = path.stat()
+        if path.suffix.lower() in HASHED_SUFFIXES and stat.st_size <= HASHED_MAX_BYTES:
+            return hashlib.sha256(path.read_bytes()).digest()
+    except OSError:
+        return b"<unreadable>"
+    return f"<stamp {stat.st_size} {stat.st_mtime_ns}>".encode()
 
 
 def _bundle_files(folder: Path) -> list[Path]:

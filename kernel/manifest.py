@@ -14,6 +14,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from kernel import manifest_cache
 from kernel.errors import ManifestError
 
 MANIFEST_FILE = "plugin.yaml"
@@ -246,8 +247,8 @@ def manifest_errors(data: object, path: Path) -> list[ManifestError]:
     return []
 
 
-class UniqueKeyLoader(yaml.SafeLoader):
-    """YAML's safe loader, refusing a key given twice in one mapping.
+class _UniqueKeys:
+    """Refuse a key given twice in one mapping.
 
     YAML calls a repeated key an error; PyYAML would keep the last value and drop the
     first without a word (a second `params:` would silently replace the first).
@@ -258,7 +259,7 @@ class UniqueKeyLoader(yaml.SafeLoader):
         for key_node, _value in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
                 continue  # `<<: *base` then a key of its own overrides base on purpose
-            key = self.construct_object(key_node, deep=deep)
+            key = self.construct_object(key_node, deep=deep)  # type: ignore[attr-defined]
             try:
                 repeated = key in seen
                 seen.add(key)
@@ -271,16 +272,31 @@ class UniqueKeyLoader(yaml.SafeLoader):
                     f"duplicate key '{key}'",
                     key_node.start_mark,
                 )
-        return super().construct_mapping(node, deep=deep)
+        return super().construct_mapping(node, deep=deep)  # type: ignore[misc]
+
+
+class UniqueKeyLoader(_UniqueKeys, yaml.SafeLoader):
+    """YAML's safe loader, refusing a key given twice in one mapping."""
+
+
+# libyaml's parser is about ten times faster than the pure-Python one; the constructor
+# (where the duplicate-key check lives) is Python in both
+_FastLoader = getattr(yaml, "CSafeLoader", None)
+UniqueKeyFastLoader = (
+    type("UniqueKeyFastLoader", (_UniqueKeys, _FastLoader), {}) if _FastLoader else UniqueKeyLoader
+)
 
 
 def load_yaml(text: str) -> object:
-    """Parse YAML with the safe loader, refusing duplicate keys."""
-    return yaml.load(text, Loader=UniqueKeyLoader)
+    """Parse YAML with the safe loader (libyaml's when installed), refusing duplicate keys."""
+    return yaml.load(text, Loader=UniqueKeyFastLoader)
 
 
 def read_manifest_data(path: Path) -> object:
     """Read plugin.yaml with the safe loader; YAML syntax errors carry the line."""
+    hit, cached = manifest_cache.lookup(path)
+    if hit:
+        return cached
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -290,12 +306,14 @@ def read_manifest_data(path: Path) -> object:
     except OSError as exc:
         raise ManifestError(f"cannot read: {exc.strerror}", path=path) from None
     try:
-        return load_yaml(text)
+        data = load_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         problem = getattr(exc, "problem", None) or str(exc)
         raise ManifestError(f"not valid YAML: {problem}", path=path, line=line) from None
+    manifest_cache.store(path, data)
+    return data
 
 
 def load_manifest(path: Path) -> Manifest:

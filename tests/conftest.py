@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,8 @@ TINY_ARCHS = ("bert", "distilbert", "roberta")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Arrow and tokenized-data caches of this test run, never the user's own
+os.environ.setdefault("PEFTLAB_CACHE_DIR", tempfile.mkdtemp(prefix="peftlab-test-cache-"))
 
 
 def minilm_dir() -> Path:

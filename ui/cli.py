@@ -15,6 +15,7 @@ from ui.context import CliState
 
 COMMAND_MODULES = (
     "plugins", "train", "runs", "compare", "sweep", "export", "app", "authoring", "serve",
+    "cache",
 )
 
 

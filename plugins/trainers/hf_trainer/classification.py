@@ -17,21 +17,10 @@ from typing import Any
 from sdk import DatasetContext, LoadedModel
 from sdk.hf import align_pad_token
 from sdk.records import RunResults
+from sdk.tokenize import tokenize_cached
 
 from . import measures
 from .steps import Run
-
-
-def tokenize(dataset: Any, tokenizer: Any, max_length: int) -> Any:
-    """input_ids/attention_mask (+ `length` for length grouping), once per split; padding waits for the batch."""
-
-    def encode(batch: dict[str, list[Any]]) -> dict[str, Any]:
-        encoded = tokenizer(batch["text"], truncation=True, max_length=max_length)
-        encoded["length"] = [len(ids) for ids in encoded["input_ids"]]
-        return encoded
-
-    drop = [c for c in dataset.column_names if c != "label"]
-    return dataset.map(encode, batched=True, remove_columns=drop, desc="tokenizing")
 
 
 class ClassificationSteps:
@@ -65,11 +54,11 @@ class ClassificationSteps:
 
     def encode(self, run: Run) -> tuple[Any, Any]:
         assert run.splits is not None
-        train_set = tokenize(run.splits.train, run.tokenizer, run.max_length)
+        train_set = tokenize_cached(run.splits.train, run.tokenizer, run.max_length)
         # the order of evaluation does not change its scores: longest first, so that each
         # batch pads little (the evaluation sampler keeps the order; training batches are
         # grouped by length by the Trainer's sampler)
-        eval_set = tokenize(run.splits.validation, run.tokenizer, run.max_length)
+        eval_set = tokenize_cached(run.splits.validation, run.tokenizer, run.max_length)
         return train_set, eval_set.sort("length", reverse=True).flatten_indices()
 
     def collator(self, run: Run) -> Any:
