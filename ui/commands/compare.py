@@ -155,6 +155,7 @@ def plan_runs(
     a technique that does not fit the dataset and model, or refuses a param,
     is kept as a failed plan so the others still run.
     """
+    from engine.model_facts import derived_manifest
     from kernel.jobs import prepare_run
     from kernel.recipe import resolve
 
@@ -177,7 +178,7 @@ def plan_runs(
             {"dataset": dataset, "model": model}, per_technique[tid]
         )
         try:
-            resolved = resolve(recipe, snapshot, graph)
+            resolved = resolve(recipe, snapshot, graph, derive_facts=derived_manifest)
         except PeftlabError as exc:
             plans.append(Planned(technique=tid, error=exc.render(), recipe=recipe.model_dump()))
             continue

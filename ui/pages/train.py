@@ -10,6 +10,7 @@ from typing import Any
 
 import streamlit as st
 
+from engine.model_facts import derived_manifest
 from kernel.config import RECIPES_DIR
 from kernel.errors import PeftlabError
 from kernel.jobs import prepare_run, start_run
@@ -352,7 +353,9 @@ def _apply_recipe(recipe: Recipe, quiet: bool = False) -> None:
 def _start(recipe: Recipe) -> None:
     kernel = _shared.kernel()
     try:
-        resolved = resolve(recipe, kernel.snapshot, kernel.graph())
+        resolved = resolve(
+            recipe, kernel.snapshot, kernel.graph(), derive_facts=derived_manifest
+        )
         run = prepare_run(resolved, _shared.runs_dir())
         _shared.remember_process(run, start_run(run))
     except PeftlabError as exc:
