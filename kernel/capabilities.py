@@ -80,7 +80,8 @@ def model_misfits(user: Manifest, model: Manifest) -> list[str]:
         reasons.append(f"{user.id}: architecture {arch} not supported")
     if req.tasks and not set(req.tasks) & set(facts.tasks):
         reasons.append(
-            f"{user.id}: none of model {model.id}'s tasks ({', '.join(facts.tasks)}) supported"
+            f"{user.id}: none of model {_model_name(model)}'s tasks ({', '.join(facts.tasks)}) "
+            "supported"
         )
     if req.layers and not set(req.layers) & set(facts.layer_kinds):
         reasons.append(

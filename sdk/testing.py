@@ -160,9 +160,13 @@ TINY_FAMILIES: dict[str, tuple[str, dict[str, Any]]] = {
         "AutoModel",
         {**_SMALL, "max_position_embeddings": 130, "pad_token_id": 0, "type_vocab_size": 1},
     ),  # fmt: skip
-    "electra": ("AutoModel", {**_SMALL, "embedding_size": 32}),
+    # embeddings narrower than the hidden size, as in ELECTRA and ALBERT checkpoints
+    "electra": ("AutoModel", {**_SMALL, "hidden_size": 128, "embedding_size": 64}),
     "xlm-roberta": ("AutoModel", {**_SMALL, "max_position_embeddings": 130, "pad_token_id": 0}),
-    "albert": ("AutoModel", {**_SMALL, "embedding_size": 32, "pad_token_id": 0}),
+    "albert": (
+        "AutoModel",
+        {**_SMALL, "hidden_size": 128, "embedding_size": 64, "pad_token_id": 0},
+    ),  # fmt: skip
     "deberta-v2": ("AutoModel", {**_SMALL, "pad_token_id": 0}),
     "gpt2": (
         "AutoModelForCausalLM",

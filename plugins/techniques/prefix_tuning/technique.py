@@ -55,11 +55,18 @@ ENCODER_ATTRIBUTE = "peftlab_prefix"
 
 
 def uses_peft(ctx: TechniqueContext) -> bool:
-    """peft's prefix tuning (a key/value cache) for language models and for classification
-    on a decoder; peftlab's attention prefixes for classification on an encoder."""
-    return ctx.task != "sequence-classification" or bool(
-        {"causal-lm", "seq2seq"} & set(ctx.facts.tasks)
-    )
+    """peft's prefix tuning (a key/value cache) for language models; peftlab's attention
+    prefixes for classification, on encoders and decoders alike (peft's classification
+    wrapper passes a cache that transformers 5 decoders refuse)."""
+    return ctx.task != "sequence-classification"
+
+
+def key_value_width(config: Any) -> int:
+    """Width of one token's keys (or values) in a layer: fewer heads than the queries under
+    grouped-query attention (Llama, Mistral, Qwen2)."""
+    heads = int(config.num_attention_heads)
+    head_dim = int(getattr(config, "head_dim", None) or config.hidden_size // heads)
+    return int(getattr(config, "num_key_value_heads", None) or heads) * head_dim
 
 
 class PrefixTuning(Technique):
@@ -89,7 +96,7 @@ class PrefixTuning(Technique):
         layers = transformer_blocks(model)
         encoder = PrefixEncoder(
             num_layers=len(layers),
-            hidden=int(model.config.hidden_size),
+            hidden=key_value_width(model.config),
             num_tokens=params["num_virtual_tokens"],
             projection_hidden=params["projection_hidden_size"]
             if params["prefix_projection"]
