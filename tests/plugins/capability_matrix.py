@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.model_facts import derived_manifest
+from kernel.config import KernelConfig
 from kernel.core import Kernel
 from kernel.params import complete_params
 from sdk.context import PluginHandle
@@ -65,8 +66,9 @@ class Outcome:
     changed: bool = False
 
 
-def kernel() -> Kernel:
-    k = Kernel()
+def kernel(*plugin_dirs: Path) -> Kernel:
+    """The built-in bundles (and those in `plugin_dirs`); no user or installed ones."""
+    k = Kernel(KernelConfig(plugin_dirs=list(plugin_dirs), use_entry_points=False))
     k.discover()
     return k
 
