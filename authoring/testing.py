@@ -146,6 +146,89 @@ def build_tiny_model(directory: str | Path, architecture: str = "bert") -> Path:
     return directory
 
 
+#: tiny random-weight models of every family peftlab is tested on: (auto class, config overrides);
+#: hidden size 64 so bitsandbytes' 4-bit CPU kernels (blocks of 64 values) take them too
+_SMALL = {"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
+          "intermediate_size": 128, "max_position_embeddings": 128}  # fmt: skip
+_DECODER = {**_SMALL, "num_key_value_heads": 2, "pad_token_id": 0, "bos_token_id": 101,
+            "eos_token_id": 102}  # fmt: skip
+_SEQ2SEQ = {"d_model": 64, "pad_token_id": 0, "eos_token_id": 102, "decoder_start_token_id": 0}
+TINY_FAMILIES: dict[str, tuple[str, dict[str, Any]]] = {
+    "bert": ("AutoModel", _SMALL),
+    "distilbert": ("AutoModel", {"dim": 64, "n_layers": 2, "n_heads": 4, "hidden_dim": 128}),
+    "roberta": (
+        "AutoModel",
+        {**_SMALL, "max_position_embeddings": 130, "pad_token_id": 0, "type_vocab_size": 1},
+    ),  # fmt: skip
+    # embeddings narrower than the hidden size, as in ELECTRA and ALBERT checkpoints
+    "electra": ("AutoModel", {**_SMALL, "hidden_size": 128, "embedding_size": 64}),
+    "xlm-roberta": ("AutoModel", {**_SMALL, "max_position_embeddings": 130, "pad_token_id": 0}),
+    "albert": (
+        "AutoModel",
+        {**_SMALL, "hidden_size": 128, "embedding_size": 64, "pad_token_id": 0},
+    ),  # fmt: skip
+    "deberta-v2": ("AutoModel", {**_SMALL, "pad_token_id": 0}),
+    "gpt2": (
+        "AutoModelForCausalLM",
+        {
+            "n_embd": 64,
+            "n_layer": 2,
+            "n_head": 4,
+            "n_positions": 128,
+            "bos_token_id": 101,
+            "eos_token_id": 102,
+        },
+    ),  # fmt: skip
+    "llama": ("AutoModelForCausalLM", _DECODER),
+    "mistral": ("AutoModelForCausalLM", {**_DECODER, "sliding_window": None}),
+    "qwen2": ("AutoModelForCausalLM", _DECODER),
+    "phi": ("AutoModelForCausalLM", {**_DECODER, "num_key_value_heads": 4}),
+    "gemma": ("AutoModelForCausalLM", {**_DECODER, "head_dim": 16}),
+    "t5": (
+        "AutoModelForSeq2SeqLM",
+        {**_SEQ2SEQ, "d_ff": 128, "d_kv": 16, "num_layers": 1, "num_heads": 4},
+    ),  # fmt: skip
+    "mt5": (
+        "AutoModelForSeq2SeqLM",
+        {**_SEQ2SEQ, "d_ff": 128, "d_kv": 16, "num_layers": 1, "num_heads": 4},
+    ),  # fmt: skip
+    "bart": (
+        "AutoModelForSeq2SeqLM",
+        {
+            **_SEQ2SEQ,
+            "encoder_layers": 1,
+            "decoder_layers": 1,
+            "encoder_attention_heads": 4,
+            "decoder_attention_heads": 4,
+            "encoder_ffn_dim": 128,
+            "decoder_ffn_dim": 128,
+            "bos_token_id": 101,
+            "max_position_embeddings": 128,
+        },
+    ),  # fmt: skip
+}
+
+
+def build_tiny_family(directory: str | Path, family: str) -> Path:
+    """Save a seeded random-weight tiny model of `family` (a key of TINY_FAMILIES) and the
+    MiniLM tokenizer to a folder, as `save_pretrained` writes a real checkpoint."""
+    import torch
+    import transformers
+    from transformers import AutoConfig, AutoTokenizer
+
+    if family not in TINY_FAMILIES:
+        raise ValueError(f"no tiny {family} model; choose one of {', '.join(TINY_FAMILIES)}")
+    auto, overrides = TINY_FAMILIES[family]
+    directory = Path(directory)
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_vocab_dir()))
+    config = AutoConfig.for_model(family, vocab_size=len(tokenizer), **overrides)
+    torch.manual_seed(0)
+    model = getattr(transformers, auto).from_config(config)
+    model.save_pretrained(str(directory))
+    tokenizer.save_pretrained(str(directory))
+    return directory
+
+
 TINY_TRAIN = [
     ("a wonderful, warm and funny film", 1),
     ("great value and it works perfectly", 1),

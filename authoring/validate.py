@@ -148,11 +148,22 @@ def _architecture_problems(
     declared = requires.get("architectures") if isinstance(requires, dict) else None
     if not isinstance(declared, list) or not declared:
         return []
+    problems: list[PeftlabError] = [
+        _warning(
+            ManifestError(
+                "requires.architectures is a legacy allow-list (still honoured): state the layer "
+                "kinds the bundle adapts in requires.layers (linear, conv1d, embedding, "
+                "layernorm) and name the architectures it cannot work with in requires.excludes "
+                "({architecture: NAME, reason: ...}), so a new model fits without an edit",
+                path=manifest_path,
+                field="requires.architectures",
+            )
+        )
+    ]
     known_set = set(installed_architectures() if known is None else known)
     own = data.get("model")
     if isinstance(own, dict) and isinstance(own.get("architecture"), str):
         known_set.add(own["architecture"])
-    problems: list[PeftlabError] = []
     for arch in declared:
         if isinstance(arch, str) and arch not in known_set:
             problems.append(
@@ -200,7 +211,11 @@ def installed_architectures() -> set[str]:
 
 def architectures_of(snapshot: Snapshot) -> set[str]:
     """Architectures declared by the model bundles of a registry snapshot."""
-    return {b.manifest.model.architecture for b in snapshot.of_kind("model") if b.manifest.model}
+    return {
+        b.manifest.model.architecture
+        for b in snapshot.of_kind("model")
+        if b.manifest.model and not b.manifest.model.derived
+    }
 
 
 def _warning(problem: PeftlabError) -> PeftlabError:

@@ -10,11 +10,15 @@ from __future__ import annotations
 import importlib.metadata
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Any
 
 from packaging.requirements import InvalidRequirement, Requirement
 
 from kernel.manifest import Manifest
 from kernel.registry import Snapshot
+
+#: the `architecture` of a model bundle that derives its facts from the chosen model's config
+AUTO_ARCHITECTURE = "auto"
 
 PAIRS = (
     ("dataset", "model"),
@@ -55,6 +59,64 @@ def model_tasks(model: Manifest) -> list[str]:
     return list(model.model.tasks) if model.model else []
 
 
+def model_misfits(user: Manifest, model: Manifest) -> list[str]:
+    """Why a technique or trainer cannot use a model, in terms of the model's facts.
+
+    An explicit exclusion names the architecture and gives its own reason; every
+    other reason says which fact is missing (task, layer kind, provided feature).
+    The legacy `architectures` allow-list of api-1 bundles is still honoured.
+    """
+    facts = model.model
+    if facts is None:
+        return []
+    req = user.requires
+    arch = facts.architecture
+    reasons = [
+        f"{user.id}: excluded for architecture {arch}: {ex.reason}"
+        for ex in req.excludes
+        if ex.architecture == arch
+    ]
+    if req.architectures and arch not in req.architectures:
+        reasons.append(f"{user.id}: architecture {arch} not supported")
+    if req.tasks and not set(req.tasks) & set(facts.tasks):
+        reasons.append(
+            f"{user.id}: none of model {_model_name(model)}'s tasks ({', '.join(facts.tasks)}) "
+            "supported"
+        )
+    if req.layers and not set(req.layers) & set(facts.layer_kinds):
+        reasons.append(
+            f"{user.id}: adapts {' or '.join(req.layers)} layers; "
+            f"model {_model_name(model)}'s layers are {', '.join(facts.layer_kinds) or 'unknown'}"
+        )
+    for capability in req.provides:
+        if capability not in model.provides:
+            reasons.append(f"{user.id}: needs a model that provides '{capability}'")
+    return reasons
+
+
+def _model_name(model: Manifest) -> str:
+    # a bundle that derives its facts speaks for the architecture it found, not for itself
+    facts = model.model
+    if (
+        facts is not None
+        and facts.architecture != AUTO_ARCHITECTURE
+        and model.id != facts.architecture
+    ):
+        return f"{model.id} ({facts.architecture})"
+    return model.id
+
+
+def with_facts(model: Manifest, facts: dict[str, Any], provides: list[str]) -> Manifest:
+    """A model manifest whose `model:` facts and `provides` are replaced by derived ones.
+
+    The SDK derives facts from a chosen model's config; the kernel only takes them
+    as data and checks them like declared ones.
+    """
+    section = {**model.model.model_dump(), **facts, "derived": False} if model.model else facts
+    data = {**model.model_dump(), "model": section, "provides": list(provides)}
+    return Manifest.model_validate(data)
+
+
 def incompatibilities(a: Manifest, b: Manifest) -> list[str]:
     """Reasons why bundles a and b cannot be used together (empty list = compatible)."""
     if a.kind == b.kind:
@@ -67,19 +129,7 @@ def incompatibilities(a: Manifest, b: Manifest) -> list[str]:
         if task not in model_tasks(b):
             reasons.append(f"model {b.id} does not support task {task}")
     elif a.kind in ("technique", "trainer") and b.kind == "model":
-        facts = b.model
-        if facts is None:
-            return reasons
-        arch = facts.architecture
-        if a.requires.architectures and arch not in a.requires.architectures:
-            reasons.append(f"{a.id}: architecture {arch} not supported")
-        if a.requires.tasks and not set(a.requires.tasks) & set(facts.tasks):
-            reasons.append(
-                f"{a.id}: none of model {b.id}'s tasks ({', '.join(facts.tasks)}) supported"
-            )
-        for capability in a.requires.provides:
-            if capability not in b.provides:
-                reasons.append(f"{a.id}: needs a model that provides '{capability}'")
+        reasons += model_misfits(a, b)
     elif a.kind in ("technique", "trainer") and b.kind == "dataset":
         task = b.dataset.task if b.dataset else None
         if a.requires.tasks and task not in a.requires.tasks:
@@ -128,15 +178,27 @@ class CapabilityGraph:
             result[key[1]] = reasons
         return result
 
-    def check(self, chosen: dict[str, str]) -> list[str]:
-        """All reasons the chosen combination does not work together."""
+    def check(
+        self,
+        chosen: dict[str, str],
+        overrides: dict[tuple[str, str], Manifest] | None = None,
+    ) -> list[str]:
+        """All reasons the chosen combination does not work together.
+
+        `overrides` replaces the manifest of a chosen bundle for this check, e.g. a
+        model bundle's facts once they were derived from the model it will load.
+        """
         reasons: list[str] = []
         keys = [(kind, bundle_id) for kind, bundle_id in chosen.items() if bundle_id]
         for key in keys:
             reasons += self.package_problems.get(key, [])
+        nodes = {**self.nodes, **(overrides or {})}
         for i, a in enumerate(keys):
             for b in keys[i + 1 :]:
-                reasons += self.reasons(a, b)
+                if a not in nodes or b not in nodes:
+                    reasons.append(f"unknown plugin {a if a not in nodes else b}")
+                else:
+                    reasons += incompatibilities(nodes[a], nodes[b])
         return reasons
 
     def compatible_peers(self, key: tuple[str, str]) -> dict[str, dict[str, list[str]]]:

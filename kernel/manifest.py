@@ -21,10 +21,12 @@ MANIFEST_FILE = "plugin.yaml"
 API_VERSION = 1
 KINDS = ("technique", "model", "dataset", "trainer")
 TASKS = ("sequence-classification", "causal-lm", "seq2seq")
+LAYER_KINDS = ("linear", "conv1d", "embedding", "layernorm")
 PARAM_TYPES = ("int", "float", "bool", "str", "choice", "multiselect", "path")
 
 Kind = Literal["technique", "model", "dataset", "trainer"]
 Task = Literal["sequence-classification", "causal-lm", "seq2seq"]
+LayerKind = Literal["linear", "conv1d", "embedding", "layernorm"]
 ParamType = Literal["int", "float", "bool", "str", "choice", "multiselect", "path"]
 
 _ID_RE = re.compile(r"^[a-z0-9_-]+$")
@@ -75,12 +77,30 @@ class ParamSpec(_Strict):
         return self
 
 
+class Exclusion(_Strict):
+    """One architecture a bundle cannot work with, and why (shown verbatim in the graph)."""
+
+    architecture: str = Field(description="Model family (`model_type`), e.g. gpt2.")
+    reason: str = Field(min_length=1, description="One sentence: why it does not work.")
+
+
 class Requirements(_Strict):
-    """What a bundle needs from the plugins it is combined with."""
+    """What a bundle needs from the plugins it is combined with, in terms of model facts."""
 
     tasks: list[Task] = Field(default_factory=list, description="Tasks it supports; empty = any.")
+    layers: list[LayerKind] = Field(
+        default_factory=list,
+        description="Kinds of layers it adds weights to or wraps (linear, conv1d, embedding, "
+        "layernorm); the model must have at least one of them. Empty = no layer requirement.",
+    )
+    excludes: list[Exclusion] = Field(
+        default_factory=list,
+        description="Architectures it cannot work with, each with the reason shown to users.",
+    )
     architectures: list[str] = Field(
-        default_factory=list, description="Model architectures it supports; empty = any."
+        default_factory=list,
+        description="Legacy allow-list of model architectures (empty = any); still honoured, "
+        "but state `layers` and `excludes` instead so new models fit without edits.",
     )
     packages: list[str] = Field(
         default_factory=list, description="pip requirements, e.g. `peft>=0.13`."
@@ -104,8 +124,21 @@ class WeightsSource(_Strict):
 class ModelFacts(_Strict):
     """Facts a model bundle declares so the graph and techniques can use them unimported."""
 
-    architecture: str = Field(description="Model family, e.g. bert, distilbert, roberta, gpt2, t5.")
+    architecture: str = Field(
+        description="Model family (transformers' `model_type`), e.g. bert, llama, gpt2, t5; "
+        "`auto` when the bundle derives its facts from the chosen model's config."
+    )
     tasks: list[Task] = Field(min_length=1, description="Tasks the model can be built for.")
+    layer_kinds: list[LayerKind] = Field(
+        default_factory=lambda: ["linear"],
+        description="Kinds of the model's adaptable layers (linear, conv1d, embedding, "
+        "layernorm); techniques state which kinds they adapt.",
+    )
+    derived: bool = Field(
+        default=False,
+        description="The bundle derives its real facts from the chosen model's config.json "
+        "when a model is chosen; the values here are what the graph assumes until then.",
+    )
     attention_modules: list[str] = Field(
         default_factory=list, description="Names of attention projection modules."
     )

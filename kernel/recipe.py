@@ -6,6 +6,7 @@ unknown ids, incompatible choices and bad params are refused here.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from kernel.errors import IncompatibleError, PeftlabError, RecipeError
-from kernel.manifest import load_yaml
+from kernel.manifest import Manifest, load_yaml
 from kernel.params import complete_params, parse_cli_value
 from kernel.registry import Bundle, Snapshot
 
@@ -127,8 +128,20 @@ class ResolvedRecipe:
         return record
 
 
-def resolve(recipe: Recipe, snapshot: Snapshot, graph: Any) -> ResolvedRecipe:
-    """Look up every plugin, check they fit together, and complete every param."""
+#: turns a model bundle whose facts are derived (`model.derived`) and its completed params
+#: into the manifest with the facts of the model it will load; supplied by the caller, since
+#: deriving them needs the model's config and the ML libraries the kernel never imports
+FactsDeriver = Callable[[Bundle, dict[str, Any]], Manifest]
+
+
+def resolve(
+    recipe: Recipe, snapshot: Snapshot, graph: Any, derive_facts: FactsDeriver | None = None
+) -> ResolvedRecipe:
+    """Look up every plugin, check they fit together, and complete every param.
+
+    With `derive_facts`, a model bundle that derives its facts is checked again with
+    the facts of the model its params name, so a misfit is refused here too.
+    """
     bundles = {kind: snapshot.get(kind, recipe.choice(kind).id) for kind in RECIPE_KINDS}
     reasons = graph.check(recipe.ids())
     if reasons:
@@ -145,4 +158,10 @@ def resolve(recipe: Recipe, snapshot: Snapshot, graph: Any) -> ResolvedRecipe:
             exc.args = (exc.render(),)
             raise
         plugins[kind] = ResolvedPlugin(kind, bundles[kind], params)
+    model = bundles["model"]
+    if derive_facts is not None and model.manifest.model and model.manifest.model.derived:
+        derived = derive_facts(model, plugins["model"].params)
+        reasons = graph.check(recipe.ids(), overrides={model.manifest.key: derived})
+        if reasons:
+            raise IncompatibleError("these plugins do not work together: " + "; ".join(reasons))
     return ResolvedRecipe(recipe, plugins)

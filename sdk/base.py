@@ -19,6 +19,7 @@ if TYPE_CHECKING:
         RunContext,
         TechniqueContext,
     )
+    from sdk.hf_facts import DerivedFacts
 
 
 class Plugin:
@@ -52,6 +53,11 @@ class ModelProvider(Plugin):
     def load_tokenizer(self, ctx: ModelContext) -> Any:
         """Tokenizer alone (used to prepare data before the model loads)."""
         return self.load(ctx).tokenizer
+
+    def derived_facts(self, ctx: ModelContext) -> DerivedFacts | None:
+        """Facts read from the model `ctx.params` name, for a bundle whose manifest says
+        `derived: true`. Default None: the manifest's facts are the model's."""
+        return None
 
 
 class Technique(Plugin):

@@ -13,12 +13,15 @@ class ModelFacts:
 
     architecture: str
     tasks: list[str]
+    layer_kinds: list[str] = field(default_factory=lambda: ["linear"])
     attention_modules: list[str] = field(default_factory=list)
     feedforward_modules: list[str] = field(default_factory=list)
     default_target_modules: list[str] = field(default_factory=list)
     classifier_modules: list[str] = field(default_factory=list)
     weights: dict[str, Any] = field(default_factory=dict)
     num_parameters: int | None = None
+    #: the bundle derives the real facts from the chosen model (ModelProvider.derived_facts)
+    derived: bool = False
 
     @classmethod
     def from_manifest_section(cls, section: dict[str, Any]) -> ModelFacts:

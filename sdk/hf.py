@@ -219,6 +219,16 @@ def technique_context(
     )
 
 
+def model_facts(provider: Any, ctx: ModelContext) -> ModelFacts:
+    """The chosen model's facts: derived from the model itself when the bundle derives them
+    (`derived: true`), else the manifest's."""
+    derive = getattr(provider, "derived_facts", None)
+    derived = derive(ctx) if derive is not None else None
+    if derived is None:
+        return ctx.facts
+    return replace(ctx.facts, **derived.section(), derived=False)
+
+
 def load_base_model(
     model: PluginHandle, technique: PluginHandle, task: str, label_names: list[str]
 ) -> tuple[LoadedModel, TechniqueContext]:
@@ -227,16 +237,18 @@ def load_base_model(
 
     Training and inference both start here, so a rebuilt model matches the trained one.
     """
-    facts = ModelFacts.from_manifest_section(model.manifest["model"])
-    tctx = technique_context(technique, facts, task, len(label_names))
     mctx = ModelContext(
         params=dict(model.params),
         bundle_dir=Path(model.bundle_dir),
-        facts=facts,
+        facts=ModelFacts.from_manifest_section(model.manifest["model"]),
         task=task,
         num_labels=len(label_names),
         label_names=list(label_names),
-        load_kwargs=dict(technique.instance.model_load_kwargs(tctx) or {}),
+    )
+    facts = model_facts(model.instance, mctx)
+    tctx = technique_context(technique, facts, task, len(label_names))
+    mctx = replace(
+        mctx, facts=facts, load_kwargs=dict(technique.instance.model_load_kwargs(tctx) or {})
     )
     loaded = model.instance.load(mctx)
     source = getattr(getattr(loaded.model, "config", None), "name_or_path", None)

@@ -234,7 +234,8 @@ def prompt_learning_dims(model: Any) -> dict[str, int]:
     """
     config = model.config
     dims = {
-        "token_dim": int(config.hidden_size),
+        # the input embeddings' width: ALBERT and ELECTRA embed in fewer dimensions than hidden
+        "token_dim": int(model.get_input_embeddings().embedding_dim),
         "num_attention_heads": int(config.num_attention_heads),
         "num_layers": int(config.num_hidden_layers),
         "num_transformer_submodules": 2 if getattr(config, "is_encoder_decoder", False) else 1,

@@ -62,3 +62,82 @@ def test_missing_package_checks_versions_without_importing() -> None:
     before = set(sys.modules)
     missing_package("scikit-learn>=1")
     assert "sklearn" not in set(sys.modules) - before
+
+
+def _model(bundle_id: str, **facts: object) -> dict:
+    section = {"architecture": bundle_id, "tasks": ["sequence-classification"], **facts}
+    return technique_manifest(
+        bundle_id, kind="model", entry="technique:Echo", requires={}, params={}, model=section
+    )
+
+
+def test_reasons_speak_in_facts_layers_features_exclusions(make_kernel, tmp_path: Path) -> None:
+    write_bundle(tmp_path, "convnet", _model("convnet", layer_kinds=["conv1d"]))
+    write_bundle(tmp_path, "plain", _model("plain"))  # layer_kinds default: linear
+    linear_only = {"tasks": ["sequence-classification"], "layers": ["linear"]}
+    write_bundle(tmp_path, "lin", technique_manifest("lin", requires=linear_only))
+    excluded = {"excludes": [{"architecture": "plain", "reason": "Plain has no heads."}]}
+    write_bundle(tmp_path, "picky", technique_manifest("picky", requires=excluded))
+    write_bundle(tmp_path, "any", technique_manifest("any", requires={}))
+    graph = make_kernel(tmp_path).graph()
+    assert graph.check({"model": "convnet", "technique": "lin"}) == [
+        "lin: adapts linear layers; model convnet's layers are conv1d"
+    ]
+    assert graph.check({"model": "plain", "technique": "lin"}) == []
+    assert graph.check({"model": "plain", "technique": "picky"}) == [
+        "picky: excluded for architecture plain: Plain has no heads."
+    ]
+    assert graph.check({"model": "convnet", "technique": "picky"}) == []
+    assert graph.check({"model": "convnet", "technique": "any"}) == []
+
+
+def test_legacy_allow_list_still_honoured(make_kernel, tmp_path: Path) -> None:
+    write_bundle(tmp_path, "plain", _model("plain"))
+    write_bundle(tmp_path, "old", technique_manifest("old"))  # architectures: [bert]
+    graph = make_kernel(tmp_path).graph()
+    assert graph.check({"model": "plain", "technique": "old"}) == [
+        "old: architecture plain not supported"
+    ]
+
+
+def test_builtin_techniques_name_no_architecture(make_kernel) -> None:
+    snapshot = make_kernel(builtin=True).snapshot
+    for bundle in snapshot.of_kind("technique"):
+        assert bundle.manifest.requires.architectures == [], bundle.manifest.id
+    graph = make_kernel(builtin=True).graph()
+    assert graph.check({"model": "gpt2", "technique": "loha"}) == [
+        "loha: adapts linear layers; model gpt2's layers are conv1d"
+    ]
+
+
+def test_derived_facts_are_checked_before_a_run_exists(make_kernel, tmp_path: Path) -> None:
+    """A model whose facts are derived fits by its assumed facts, then is checked with the
+    derived ones the caller supplies; the kernel itself derives nothing."""
+    from kernel.capabilities import with_facts
+    from kernel.errors import IncompatibleError
+    from kernel.recipe import PluginChoice, Recipe, resolve
+
+    kernel = make_kernel(builtin=True)
+    recipe = Recipe(
+        dataset=PluginChoice(id="demo"),
+        model=PluginChoice(id="hf", params={"name_or_path": "/some/gpt2"}),
+        technique=PluginChoice(id="loha"),
+    )
+    seen: list[dict] = []
+
+    def derive(bundle, params):
+        seen.append(params)
+        facts = {"architecture": "gpt2", "layer_kinds": ["conv1d"]}
+        return with_facts(bundle.manifest, facts, ["quantizable"])
+
+    assert resolve(recipe, kernel.snapshot, kernel.graph()).plugins["model"].bundle.key == (
+        "model",
+        "hf",
+    )
+    try:
+        resolve(recipe, kernel.snapshot, kernel.graph(), derive_facts=derive)
+    except IncompatibleError as exc:
+        assert "loha: adapts linear layers; model hf (gpt2)'s layers are conv1d" in str(exc)
+    else:
+        raise AssertionError("loha on a Conv1D model was not refused")
+    assert seen and seen[0]["name_or_path"] == "/some/gpt2"

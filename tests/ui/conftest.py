@@ -57,6 +57,7 @@ TOY_MODEL = {
     "model": {
         "architecture": "toy",
         "tasks": ["sequence-classification"],
+        "layer_kinds": ["embedding"],  # nothing LoRA adapts: the built-ins' misfit
         "attention_modules": ["q", "k", "v"],
         "default_target_modules": ["q", "v"],
     },

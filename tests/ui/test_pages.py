@@ -56,7 +56,7 @@ def test_plugins_page_lists_bundles_errors_and_the_graph(app, ui_env):
     assert any("broken" in e.value and "not valid YAML" in e.value for e in app.error)
     assert app.get("plotly_chart")  # the capability network
     misfits = app.dataframe[1].value
-    assert "architecture toy not supported" in " ".join(misfits["why"])
+    assert "adapts linear or conv1d layers" in " ".join(misfits["why"])
 
 
 def test_runs_page_lists_runs_and_draws_the_comparison(app, ui_env):

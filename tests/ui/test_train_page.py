@@ -58,9 +58,9 @@ def test_invalid_values_show_errors_and_block_the_start(train_page):
 def test_incompatible_choices_show_the_reason(train_page):
     at = train_page
     label = at.selectbox(key="choice:technique").format_func("lora")
-    assert "⚠" in label and "architecture toy not supported" in label
+    assert "⚠" in label and "adapts linear or conv1d layers" in label
     at.selectbox(key="choice:technique").set_value("lora").run()
-    assert "architecture toy not supported" in _errors(at)
+    assert "adapts linear or conv1d layers" in _errors(at)
     assert at.button(key="start").disabled
 
 
@@ -173,3 +173,21 @@ def test_cancel_stops_the_process_and_leaves_the_run_resumable(train_page, ui_en
     at.run()
     assert at.button(key="train-run-resume")
     assert any("Resume continues" in w.value for w in at.warning)
+
+
+def test_any_model_shows_its_derived_facts_and_misfits(train_page, tmp_path):
+    from sdk.testing import build_tiny_family
+
+    folder = build_tiny_family(tmp_path / "gpt2", "gpt2")
+    at = train_page
+    at.selectbox(key="choice:model").set_value("hf").run()
+    at.selectbox(key="choice:technique").set_value("lora").run()
+    at.text_input(key="param:model:hf:name_or_path").input(str(folder)).run()
+    assert not at.exception
+    facts = dict(zip(at.table[0].value["fact"], at.table[0].value["value"], strict=True))
+    assert facts["architecture"] == "gpt2" and facts["layer kinds"] == "conv1d"
+    assert facts["default target modules"] == "c_attn"
+    assert not at.error
+    at.selectbox(key="choice:technique").set_value("loha").run()
+    assert "loha: adapts linear layers; model hf (gpt2)'s layers are conv1d" in _errors(at)
+    assert at.button(key="start").disabled

@@ -156,6 +156,7 @@ def plan_runs(
     a technique that does not fit the dataset and model, or refuses a param,
     is kept as a failed plan so the others still run.
     """
+    from engine.model_facts import derived_manifest
     from kernel.jobs import prepare_run
     from kernel.recipe import resolve
 
@@ -178,7 +179,7 @@ def plan_runs(
             {"dataset": dataset, "model": model}, per_technique[tid]
         )
         try:
-            resolved = resolve(recipe, snapshot, graph)
+            resolved = resolve(recipe, snapshot, graph, derive_facts=derived_manifest)
         except PeftlabError as exc:
             plans.append(Planned(technique=tid, error=exc.render(), recipe=recipe.model_dump()))
             continue
@@ -246,8 +247,8 @@ def run_plans_together(
 
     from rich.console import Console
 
+    from engine.report import failed_row, row_from_run
     from engine.sweep_launch import run_many
-    from ui.report import failed_row, row_from_run
 
     console = Console()
     stopped: list[int] = []

@@ -128,6 +128,7 @@ def _prepare(
     runs_dir: Path,
 ) -> RunFolder:
     """Recipe + overrides, resolved against the registry; a run folder only when all is valid."""
+    from engine.model_facts import derived_manifest
     from kernel.jobs import prepare_run
     from kernel.recipe import load_recipe, resolve
 
@@ -139,7 +140,7 @@ def _prepare(
         )
         if name:
             recipe = recipe.model_copy(update={"name": name})
-        resolved = resolve(recipe, kernel.snapshot, kernel.graph())
+        resolved = resolve(recipe, kernel.snapshot, kernel.graph(), derive_facts=derived_manifest)
     except PeftlabError as exc:
         fail(exc)
     return prepare_run(resolved, runs_dir)

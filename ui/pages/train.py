@@ -10,6 +10,7 @@ from typing import Any
 
 import streamlit as st
 
+from engine.model_facts import derived_manifest
 from engine.process import start_run
 from kernel.config import RECIPES_DIR
 from kernel.errors import PeftlabError
@@ -18,6 +19,7 @@ from kernel.manifest import Manifest
 from kernel.params import parse_cli_value
 from kernel.recipe import RECIPE_KINDS, PluginChoice, Recipe, load_recipe, resolve
 from ui import forms
+from ui.model_facts import show_model_facts
 from ui.pages import _run_view, _shared
 
 #: the model param that says where weights come from (a hub id or a local folder)
@@ -47,6 +49,8 @@ def main() -> None:
 
     source_value, source_problem = _model_source(model)
     reasons = graph.check(chosen)
+    if not reasons and not source_problem:
+        reasons = show_model_facts(kernel, chosen, source_value)
     if reasons:
         st.error("These plugins do not work together:\n" + "\n".join(f"- {r}" for r in reasons))
 
@@ -353,7 +357,7 @@ def _apply_recipe(recipe: Recipe, quiet: bool = False) -> None:
 def _start(recipe: Recipe) -> None:
     kernel = _shared.kernel()
     try:
-        resolved = resolve(recipe, kernel.snapshot, kernel.graph())
+        resolved = resolve(recipe, kernel.snapshot, kernel.graph(), derive_facts=derived_manifest)
         run = prepare_run(resolved, _shared.runs_dir())
         _shared.remember_process(run, start_run(run))
     except PeftlabError as exc:

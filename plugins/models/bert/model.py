@@ -1,22 +1,9 @@
-"""BERT encoders from a hub id or a local folder (config.json + safetensors weights)."""
+"""BERT encoders: a preset of the generic transformers model (sdk.hf_model.HubModel)."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from sdk import LoadedModel, ModelContext, ModelProvider
-from sdk.hf import load_sequence_classifier, load_tokenizer
+from sdk.hf_model import HubModel
 
 
-class Bert(ModelProvider):
-    """`name_or_path` is a hub id (needs the network once) or a folder saved with save_pretrained."""
-
-    def source(self, ctx: ModelContext) -> str:
-        weights = ctx.facts.weights or {}
-        return (ctx.params.get("name_or_path") or "").strip() or weights.get("hub_id", "")
-
-    def load(self, ctx: ModelContext) -> LoadedModel:
-        return load_sequence_classifier(ctx, self.source(ctx))
-
-    def load_tokenizer(self, ctx: ModelContext) -> Any:
-        return load_tokenizer(self.source(ctx))
+class Bert(HubModel):
+    """The facts are the manifest's; `name_or_path` (a folder or hub id) overrides the weights."""

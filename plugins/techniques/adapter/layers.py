@@ -43,7 +43,7 @@ def _run_adapter(module: nn.Module, args: Any, output: torch.Tensor) -> torch.Te
     return getattr(module, ADAPTER_ATTRIBUTE)(output)
 
 
-def attach(projection: nn.Linear, bottleneck: int, non_linearity: str) -> BottleneckAdapter:
+def attach(projection: nn.Module, bottleneck: int, non_linearity: str) -> BottleneckAdapter:
     """Put an adapter on the output of a sub-layer's output projection.
 
     The adapter becomes a child of the projection (so it is saved with the
@@ -51,7 +51,9 @@ def attach(projection: nn.Linear, bottleneck: int, non_linearity: str) -> Bottle
     sub-layer's dropout, residual connection and LayerNorm, which is where
     Houlsby et al. place it. The projection's own weights are untouched.
     """
-    adapter = BottleneckAdapter(projection.out_features, bottleneck, non_linearity)
+    # nn.Linear stores (out, in), transformers' Conv1D (GPT-2) the transpose
+    width = getattr(projection, "out_features", None) or projection.weight.shape[-1]
+    adapter = BottleneckAdapter(width, bottleneck, non_linearity)
     weight = projection.weight
     adapter.to(device=weight.device, dtype=weight.dtype)
     setattr(projection, ADAPTER_ATTRIBUTE, adapter)

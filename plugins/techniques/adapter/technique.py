@@ -2,8 +2,9 @@
 
 A small residual MLP, x + up(f(down(x))), is inserted after the output
 projection of the attention sub-layer and of the feed-forward sub-layer
-(Houlsby) or of the feed-forward sub-layer only (Pfeiffer), in every encoder
-layer. The base model is frozen; the adapters and the classifier head train.
+(Houlsby) or of the feed-forward sub-layer only (Pfeiffer), in every transformer
+block (found by structure: any architecture whose blocks have attention and
+feed-forward projections). The base model is frozen; the adapters and the classifier head train.
 Adapters start as the identity, so training starts from the base model's
 behaviour.
 
@@ -21,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from sdk import Technique, TechniqueContext
+from sdk.hf_modules import sublayer_outputs, transformer_blocks
 from sdk.peft_utils import (
-    encoder_layers,
     freeze,
     head_modules,
     load_trainable,
@@ -30,13 +31,6 @@ from sdk.peft_utils import (
     save_trainable,
     unfreeze_modules,
 )
-
-# per architecture, inside one encoder layer: (attention output projection, feed-forward output)
-SUBLAYER_OUTPUTS = {
-    "bert": ("attention.output.dense", "output.dense"),
-    "roberta": ("attention.output.dense", "output.dense"),
-    "distilbert": ("attention.out_lin", "ffn.lin2"),
-}
 
 
 class Adapter(Technique):
@@ -50,17 +44,15 @@ class Adapter(Technique):
     def build(self, model: Any, params: dict[str, Any], ctx: TechniqueContext) -> Any:
         from .layers import attach
 
-        arch = ctx.facts.architecture
-        if arch not in SUBLAYER_OUTPUTS:
-            raise ValueError(f"bottleneck adapters do not know architecture {arch}")
-        attention_out, ffn_out = SUBLAYER_OUTPUTS[arch]
-        places = [ffn_out] if params["placement"] == "pfeiffer" else [attention_out, ffn_out]
         hidden = int(model.config.hidden_size)
         bottleneck = max(1, hidden // params["reduction_factor"])
         freeze(model)
-        for layer in encoder_layers(model):
+        for block in transformer_blocks(model):
+            # after each sub-layer's output projection, found by structure (any architecture)
+            attention_out, ffn_out = sublayer_outputs(block)
+            places = [ffn_out] if params["placement"] == "pfeiffer" else [attention_out, ffn_out]
             for place in places:
-                attach(layer.get_submodule(place), bottleneck, params["non_linearity"])
+                attach(block.get_submodule(place), bottleneck, params["non_linearity"])
         unfreeze_modules(model, head_modules(ctx))
         return model
 

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from sdk import Technique, TechniqueContext
+from sdk.hf_modules import transformer_blocks
 from sdk.peft_utils import (
-    encoder_layers,
     freeze,
     head_modules,
     load_trainable,
@@ -41,15 +41,14 @@ class HeadOnly(Technique):
         heads = head_modules(ctx)
         if not heads:
             raise ValueError(
-                f"head-only training needs a new task head; model architecture "
+                f"head-only training needs a new task head; model "
                 f"{ctx.facts.architecture} declares no classifier_modules for task {ctx.task}"
             )
         freeze(model)
         unfreeze_modules(model, heads)
         count = params["unfreeze_last_layers"]
         if count:
-            layers = encoder_layers(model)
-            for layer in list(layers)[-count:]:
+            for layer in transformer_blocks(model)[-count:]:
                 for param in layer.parameters():
                     param.requires_grad_(True)
         return model

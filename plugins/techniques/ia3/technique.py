@@ -44,6 +44,31 @@ def _names(value: Any) -> list[str] | None:
     return list(value)
 
 
+def automatic_targets(ctx: TechniqueContext) -> tuple[Any, Any]:
+    """(targets, feed-forward targets) when both params are auto.
+
+    The anchored patterns above where the architecture has them; else peft's own
+    per-model-type defaults (None lets peft choose) when peft knows the model type;
+    else the model's facts: its default targets (the query and value projections)
+    with its last feed-forward layer, which is also the one rescaled on its input.
+    """
+    from peft.utils.constants import TRANSFORMERS_MODELS_TO_IA3_TARGET_MODULES_MAPPING as PEFT
+
+    facts = ctx.facts
+    if facts.architecture in AUTO_TARGETS:
+        return AUTO_TARGETS[facts.architecture]
+    if facts.architecture in PEFT:
+        return None, None
+    if not facts.default_target_modules or not facts.feedforward_modules:
+        raise ValueError(
+            f"IA3 has no automatic targets for architecture {facts.architecture} (the model "
+            "declares no default targets or feed-forward modules); set target_modules and "
+            "feedforward_modules"
+        )
+    output = facts.feedforward_modules[-1]
+    return [*facts.default_target_modules, output], [output]
+
+
 class IA3(PeftTechnique):
     # MiniLM, 1 epoch of rotten tomatoes, batch 32, validation accuracy (x/y: two seeds):
     # 3e-3 .75, 1e-2 .79/.79, 3e-2 .80/.79, 1e-1 .77
@@ -53,16 +78,10 @@ class IA3(PeftTechnique):
         """(target_modules, feedforward_modules) as peft takes them."""
         targets = _names(ctx.params["target_modules"])
         feedforward = _names(ctx.params["feedforward_modules"])
-        auto = AUTO_TARGETS.get(ctx.facts.architecture)
         if targets is None:
-            if auto is None:
-                raise ValueError(
-                    f"IA3 has no automatic targets for architecture {ctx.facts.architecture}; "
-                    "set target_modules and feedforward_modules"
-                )
             if feedforward is not None:
                 raise ValueError("feedforward_modules needs explicit target_modules too")
-            return auto
+            return automatic_targets(ctx)
         if feedforward is None:
             # explicit targets: the model's feed-forward layers among them
             feedforward = [t for t in targets if t in ctx.facts.feedforward_modules]

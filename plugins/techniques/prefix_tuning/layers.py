@@ -71,6 +71,10 @@ def prefix_attention(
 
     key = torch.cat([heads_first(prefix_key), key], dim=2)
     value = torch.cat([heads_first(prefix_value), value], dim=2)
+    if attention_mask is None and getattr(module, "is_causal", False):
+        # a decoder without padding leaves causality to the kernel, which would align it to
+        # the prefixed keys: spell the causal mask out, the prefix visible to every query
+        attention_mask = causal_mask(query.shape[2], key.shape[2] - num_tokens, query.device)
     if attention_mask is not None:
         # every query sees the prefix: boolean masks (sdpa) keep True, float masks (eager) add 0
         keep = True if attention_mask.dtype == torch.bool else 0.0
@@ -78,6 +82,13 @@ def prefix_attention(
     inner = module.config.peftlab_inner_attention
     attention = ALL_ATTENTION_FUNCTIONS.get_interface(inner, eager_attention_forward)
     return attention(module, query, key, value, attention_mask, **kwargs)
+
+
+def causal_mask(queries: int, keys: int, device: torch.device) -> torch.Tensor:
+    """(1, 1, queries, keys) boolean mask: query i sees keys up to its own position."""
+    offset = keys - queries  # with a cache, the queries are the last positions
+    mask = torch.ones(queries, keys, dtype=torch.bool, device=device).tril(diagonal=offset)
+    return mask[None, None]
 
 
 class PrefixAttentionConfig:

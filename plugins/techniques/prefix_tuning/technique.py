@@ -39,9 +39,9 @@ from pathlib import Path
 from typing import Any
 
 from sdk import Technique, TechniqueContext
+from sdk.hf_modules import self_attention_module, transformer_blocks
 from sdk.peft_utils import (
     build_peft_model,
-    encoder_layers,
     freeze,
     head_modules,
     load_trainable,
@@ -52,8 +52,21 @@ from sdk.peft_utils import (
 )
 
 ENCODER_ATTRIBUTE = "peftlab_prefix"
-# where the self-attention module sits inside one encoder layer
-SELF_ATTENTION = {"bert": "attention.self", "roberta": "attention.self", "distilbert": "attention"}
+
+
+def uses_peft(ctx: TechniqueContext) -> bool:
+    """peft's prefix tuning (a key/value cache) for language models; peftlab's attention
+    prefixes for classification, on encoders and decoders alike (peft's classification
+    wrapper passes a cache that transformers 5 decoders refuse)."""
+    return ctx.task != "sequence-classification"
+
+
+def key_value_width(config: Any) -> int:
+    """Width of one token's keys (or values) in a layer: fewer heads than the queries under
+    grouped-query attention (Llama, Mistral, Qwen2)."""
+    heads = int(config.num_attention_heads)
+    head_dim = int(getattr(config, "head_dim", None) or config.hidden_size // heads)
+    return int(getattr(config, "num_key_value_heads", None) or heads) * head_dim
 
 
 class PrefixTuning(Technique):
@@ -62,7 +75,7 @@ class PrefixTuning(Technique):
     default_learning_rate = 3e-2
 
     def apply(self, model: Any, ctx: TechniqueContext) -> Any:
-        if ctx.task != "sequence-classification":
+        if uses_peft(ctx):
             return build_peft_model(model, self.peft_config(model, ctx), ctx)
         return self.apply_encoder(model, ctx.params, ctx)
 
@@ -80,13 +93,10 @@ class PrefixTuning(Technique):
     def apply_encoder(self, model: Any, params: dict[str, Any], ctx: TechniqueContext) -> Any:
         from .layers import PrefixEncoder, add_prefixes
 
-        arch = ctx.facts.architecture
-        if arch not in SELF_ATTENTION:
-            raise ValueError(f"encoder prefix tuning does not know architecture {arch}")
-        layers = encoder_layers(model)
+        layers = transformer_blocks(model)
         encoder = PrefixEncoder(
             num_layers=len(layers),
-            hidden=int(model.config.hidden_size),
+            hidden=key_value_width(model.config),
             num_tokens=params["num_virtual_tokens"],
             projection_hidden=params["projection_hidden_size"]
             if params["prefix_projection"]
@@ -96,20 +106,18 @@ class PrefixTuning(Technique):
         encoder.to(device=first.device, dtype=first.dtype)
         freeze(model)
         setattr(model, ENCODER_ATTRIBUTE, encoder)
-        add_prefixes(
-            model, [layer.get_submodule(SELF_ATTENTION[arch]) for layer in layers], encoder
-        )
+        add_prefixes(model, [self_attention_module(layer) for layer in layers], encoder)
         unfreeze_modules(model, head_modules(ctx))
         return model
 
     def save(self, model: Any, directory: Path, ctx: TechniqueContext) -> None:
-        if ctx.task != "sequence-classification":
+        if uses_peft(ctx):
             model.save_pretrained(str(directory))
             return
         save_trainable(model, directory, technique="prefix_tuning", ctx=ctx, params=ctx.params)
 
     def load(self, base_model: Any, directory: Path, ctx: TechniqueContext) -> Any:
-        if ctx.task != "sequence-classification":
+        if uses_peft(ctx):
             return super().load(base_model, directory, ctx)
         saved = read_saved(directory)
         model = self.apply_encoder(base_model, saved.params, ctx)

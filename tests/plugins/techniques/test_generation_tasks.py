@@ -9,6 +9,9 @@ peft's.
 import pytest
 import torch
 
+from kernel.capabilities import model_misfits
+from kernel.config import BUILTIN_PLUGINS
+from kernel.manifest import load_manifest
 from kernel.params import complete_params
 from sdk import ModelFacts, TechniqueContext, count_parameters
 
@@ -52,7 +55,8 @@ def test_contract_on_a_generation_model(technique_id, arch, technique_bundle, tm
 
     manifest, technique = technique_bundle(technique_id)
     task = TASKS[arch]
-    assert task in manifest.requires.tasks and arch in manifest.requires.architectures
+    preset = load_manifest(BUILTIN_PLUGINS / "models" / arch / "plugin.yaml")
+    assert task in manifest.requires.tasks and model_misfits(manifest, preset) == []
     ctx = TechniqueContext(
         params=complete_params(manifest, {"num_virtual_tokens": 4}),
         bundle_dir=tmp_path,
