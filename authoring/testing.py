@@ -221,11 +221,17 @@ def build_tiny_family(directory: str | Path, family: str) -> Path:
     auto, overrides = TINY_FAMILIES[family]
     directory = Path(directory)
     tokenizer = AutoTokenizer.from_pretrained(str(tiny_vocab_dir()))
-    config = AutoConfig.for_model(family, vocab_size=len(tokenizer), **overrides)
+    tokenizer.save_pretrained(str(directory))
+    AutoConfig.for_model(family, vocab_size=len(tokenizer), **overrides).save_pretrained(
+        str(directory)
+    )
+    # read back as a user would: some families' tokenizer classes add special tokens
+    # (Qwen2's <|endoftext|>), and the embeddings must have a row for every id
+    vocab_size = len(AutoTokenizer.from_pretrained(str(directory)))
+    config = AutoConfig.for_model(family, vocab_size=vocab_size, **overrides)
     torch.manual_seed(0)
     model = getattr(transformers, auto).from_config(config)
     model.save_pretrained(str(directory))
-    tokenizer.save_pretrained(str(directory))
     return directory
 
 
