@@ -1,0 +1,11 @@
+"""BOFT: an orthogonal transform composed of butterfly factors, through peft's BOFTConfig."""
+
+from __future__ import annotations
+
+from sdk.peft_utils import PeftTechnique
+
+
+class BOFT(PeftTechnique):
+    # learning-rate sweep: docs/results/rotten_tomatoes/lr_sweep_new_techniques
+    default_learning_rate = 1e-3
+    peft_config_name = "BOFTConfig"

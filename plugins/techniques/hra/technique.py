@@ -1,0 +1,18 @@
+"""HRA: a chain of learned Householder reflections on each target layer, through peft's HRAConfig."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sdk import TechniqueContext
+from sdk.peft_utils import PeftTechnique
+
+
+class HRA(PeftTechnique):
+    # learning-rate sweep: docs/results/rotten_tomatoes/lr_sweep_new_techniques
+    default_learning_rate = 1e-3
+    peft_config_name = "HRAConfig"
+
+    def peft_kwargs(self, model: Any, ctx: TechniqueContext) -> dict[str, Any]:
+        # manifest param names are lowercase identifiers: apply_gs is peft's apply_GS
+        return {**super().peft_kwargs(model, ctx), "apply_GS": ctx.params["apply_gs"]}

@@ -1,0 +1,22 @@
+"""MiSS: one trained shard matrix shared across each target weight, through peft's MissConfig."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sdk import TechniqueContext
+from sdk.peft_utils import PeftTechnique
+
+# the manifest's names for peft's init_weights values (True is peft's default, "balance")
+INIT_WEIGHTS = {"balance": True, "bat": "bat", "mini": "mini"}
+
+
+class MiSS(PeftTechnique):
+    # learning-rate sweep: docs/results/rotten_tomatoes/lr_sweep_new_techniques
+    default_learning_rate = 1e-3
+    peft_config_name = "MissConfig"
+
+    def peft_kwargs(self, model: Any, ctx: TechniqueContext) -> dict[str, Any]:
+        kwargs = super().peft_kwargs(model, ctx)
+        kwargs["init_weights"] = INIT_WEIGHTS[ctx.params["init_weights"]]
+        return kwargs
