@@ -6,6 +6,8 @@ from sdk.peft_utils import PeftTechnique
 
 
 class FourierFT(PeftTechnique):
-    # learning-rate sweep: docs/results/rotten_tomatoes/lr_sweep_new_techniques
-    default_learning_rate = 1e-3
+    # MiniLM, 1,000 rows of rotten tomatoes, 1 epoch, batch 32, validation accuracy:
+    # 3e-3 .53, 1e-2 .55, 3e-2 .61 (still rising: a higher rate is untried);
+    # docs/results/rotten_tomatoes/lr_sweep_fourierft
+    default_learning_rate = 3e-2
     peft_config_name = "FourierFTConfig"
