@@ -9,8 +9,10 @@ from sdk.peft_utils import PeftTechnique
 
 
 class HRA(PeftTechnique):
-    # learning-rate sweep: docs/results/rotten_tomatoes/lr_sweep_new_techniques
-    default_learning_rate = 1e-3
+    # MiniLM, 1,000 rows of rotten tomatoes, 1 epoch, batch 32, validation accuracy:
+    # 1e-3 .50 (not trained yet); 3e-3 is OFT's best rate, not measured for HRA;
+    # docs/results/rotten_tomatoes/lr_sweeps_new_techniques.md
+    default_learning_rate = 3e-3
     peft_config_name = "HRAConfig"
 
     def peft_kwargs(self, model: Any, ctx: TechniqueContext) -> dict[str, Any]:

@@ -13,7 +13,7 @@ INIT_WEIGHTS = {"balance": True, "bat": "bat", "mini": "mini"}
 
 class MiSS(PeftTechnique):
     # MiniLM, 1,000 rows of rotten tomatoes, 1 epoch, batch 32, validation accuracy:
-    # 1e-3 .64, 3e-3 .74, 1e-2 .50 (diverged); docs/results/rotten_tomatoes/lr_sweep_miss
+    # 1e-3 .64, 3e-3 .74, 1e-2 .50 (diverged); docs/results/rotten_tomatoes/lr_sweeps_new_techniques.md
     default_learning_rate = 3e-3
     peft_config_name = "MissConfig"
 
