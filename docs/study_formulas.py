@@ -192,6 +192,49 @@ def adapter(m: Dims, reduction_factor: int = 16, placement: str = "houlsby") -> 
     return m.layers * (2 if placement == "houlsby" else 1) * per_adapter + head(m)
 
 
+def oft(m: Dims, block: int = 32, targets: int = 2) -> int:
+    """Per projection d_in / b skew-symmetric b x b blocks, stored as their b(b-1)/2 entries
+    above the diagonal: d_in (b - 1) / 2."""
+    return sum(i // block * (block * (block - 1) // 2) for i, _ in _square_targets(m, targets)) + (
+        head(m)
+    )
+
+
+def boft(m: Dims, block: int = 4, factors: int = 1, targets: int = 2) -> int:
+    """Per projection `factors` butterfly factors of d_in / b full b x b blocks (peft keeps the
+    whole block and takes its skew-symmetric part), plus a scale per output feature."""
+    return sum(factors * i * block + o for i, o in _square_targets(m, targets)) + head(m)
+
+
+def ln_tuning(m: Dims) -> int:
+    """A gain and a bias (2d) per LayerNorm: the embeddings' and two in each layer."""
+    return (2 * m.layers + 1) * 2 * m.hidden + head(m)
+
+
+def fourierft(m: Dims, n_frequency: int = 1000, targets: int = 2) -> int:
+    """n spectral coefficients per projection, whatever its size."""
+    return n_frequency * len(_square_targets(m, targets)) + head(m)
+
+
+def hra(m: Dims, r: int = 8, targets: int = 2) -> int:
+    """r Householder vectors of size d_in per projection."""
+    return sum(r * i for i, _ in _square_targets(m, targets)) + head(m)
+
+
+def vblora(
+    m: Dims, r: int = 4, num_vectors: int = 256, vector_length: int = 64, targets: int = 2
+) -> int:
+    """One shared bank (num_vectors x length) plus, per projection, logits over the bank for
+    each of the r (d_in + d_out) / length sub-vectors of A and B."""
+    logits = sum(r * (i + o) // vector_length * num_vectors for i, o in _square_targets(m, targets))
+    return num_vectors * vector_length + logits + head(m)
+
+
+def miss(m: Dims, r: int = 64, targets: int = 2) -> int:
+    """One r x d_out shard matrix per projection."""
+    return sum(r * o for _, o in _square_targets(m, targets)) + head(m)
+
+
 @dataclass(frozen=True)
 class Case:
     """A row of the study's table: a technique bundle at some params, and its formula."""
@@ -215,12 +258,21 @@ CASES = [
     Case("lora (r=8, q,v)", "lora", {}, lora),
     Case("dora (r=8, q,v)", "lora", {"use_dora": True}, dora),
     Case("rslora (r=8, q,v)", "lora", {"use_rslora": True}, rslora),
+    Case("pissa (r=8, q,v)", "lora", {"init_lora_weights": "pissa"}, lora),
+    Case("olora (r=8, q,v)", "lora", {"init_lora_weights": "olora"}, lora),
     Case("qlora (r=8, q,v)", "qlora", {}, qlora),
     Case("adalora (init_r=12, q,v)", "adalora", {}, adalora),
     Case("ia3 (k, v, ffn out)", "ia3", {}, ia3),
     Case("loha (r=8, q,v)", "loha", {}, loha),
     Case("lokr (r=8, q,v)", "lokr", {}, lokr),
     Case("vera (r=256, q,v)", "vera", {}, vera),
+    Case("vblora (r=4, 256 x 64 bank, q,v)", "vblora", {}, vblora),
+    Case("miss (r=64, q,v)", "miss", {}, miss),
+    Case("oft (block 32, q,v)", "oft", {}, oft),
+    Case("boft (block 4, 1 factor, q,v)", "boft", {}, boft),
+    Case("hra (r=8, q,v)", "hra", {}, hra),
+    Case("fourierft (n=1000, q,v)", "fourierft", {}, fourierft),
+    Case("ln_tuning (every LayerNorm)", "ln_tuning", {}, ln_tuning),
     Case("prefix_tuning (n=20)", "prefix_tuning", {}, prefix_tuning),
     Case(
         "prefix_tuning (n=20, MLP 512)",

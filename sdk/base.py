@@ -93,6 +93,18 @@ class Technique(Plugin):
         """
         return []
 
+    def create_optimizer(self, model: Any, args: Any, ctx: TechniqueContext) -> Any | None:
+        """An optimizer of the technique's own for this run, or None for the trainer's. Default: None.
+
+        Called with the model `apply` returned and the run's
+        `transformers.TrainingArguments` (learning rate, weight decay, `optim`).
+        A trainer passes an optimizer it gets to `Trainer(optimizers=(optimizer,
+        None))`, so the learning-rate schedule and warm-up still come from the
+        arguments. For techniques that give parameter groups rates of their own
+        (LoRA+ trains LoRA's B matrices faster than its A matrices).
+        """
+        return None
+
 
 class TrainerPlugin(Plugin):
     """Turns a resolved recipe into a finished run."""

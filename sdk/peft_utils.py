@@ -18,9 +18,10 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from sdk.base import Technique
+from sdk.helpers import resolve_target_modules
 
 if TYPE_CHECKING:
     from sdk.context import TechniqueContext
@@ -208,17 +209,48 @@ def build_peft_model(model: Any, config: Any, ctx: TechniqueContext) -> Any:
     return get_peft_model(model, config)
 
 
+def peft_config_fields(config_name: str) -> set[str]:
+    """Field names of a peft config dataclass, e.g. `peft_config_fields("OFTConfig")`."""
+    import dataclasses
+
+    import peft
+
+    return {f.name for f in dataclasses.fields(getattr(peft, config_name))}
+
+
 class PeftTechnique(Technique):
     """A technique that is one peft config: subclasses write `peft_config`.
 
     `apply` wraps the model with `build_peft_model` (task head trained and
     saved); saving and loading are peft's own (`save_pretrained`,
     `PeftModel.from_pretrained`), so the adapter folder loads with plain peft.
+
+    A bundle whose manifest params are named after the fields of one peft
+    config sets `peft_config_name` instead (e.g. `"OFTConfig"`): every param
+    that is a field of that config is passed to it as is (`target_modules`
+    resolved against the model plugin's defaults), and `peft_kwargs` is the
+    place to translate the rest.
     """
+
+    #: peft config class (a name in `peft`) the manifest's params are named after
+    peft_config_name: ClassVar[str] = ""
+
+    def peft_kwargs(self, model: Any, ctx: TechniqueContext) -> dict[str, Any]:
+        """The params that are fields of `peft_config_name`, `target_modules` resolved."""
+        fields = peft_config_fields(self.peft_config_name)
+        kwargs = {name: value for name, value in ctx.params.items() if name in fields}
+        if "target_modules" in kwargs:
+            kwargs["target_modules"] = resolve_target_modules(kwargs["target_modules"], ctx.facts)
+        return kwargs
 
     def peft_config(self, model: Any, ctx: TechniqueContext) -> Any:
         """The peft config for this model and these params."""
-        raise NotImplementedError
+        if not self.peft_config_name:
+            raise NotImplementedError(f"{type(self).__name__} sets no peft_config_name")
+        import peft
+
+        config_class = getattr(peft, self.peft_config_name)
+        return config_class(task_type=peft_task_type(ctx), **self.peft_kwargs(model, ctx))
 
     def apply(self, model: Any, ctx: TechniqueContext) -> Any:
         return build_peft_model(model, self.peft_config(model, ctx), ctx)

@@ -121,8 +121,9 @@ def test_the_study_prints_the_formulas_table():
     text = STUDY.read_text(encoding="utf-8")
     assert sf.table() in text
     # and every technique of the study has its section
-    names = """Full fine-tuning|Head only|LoRA|DoRA|rsLoRA|QLoRA|AdaLoRA|LoHa|LoKr|VeRA|IA3|
-    Prefix tuning|Prompt tuning|P-tuning|Bottleneck adapters""".replace("\n", "").split("|")
+    names = """Full fine-tuning|Head only|LoRA|DoRA|rsLoRA|PiSSA and OLoRA|LoRA+|QLoRA|AdaLoRA|
+    LoHa|LoKr|VeRA|IA3|OFT|BOFT|HRA|MiSS|VB-LoRA|FourierFT|LN tuning|Prefix tuning|
+    Prompt tuning|P-tuning|Bottleneck adapters""".replace("\n", "").split("|")
     headings = re.findall(r"^### (.+)$", text, re.M)
     for name in names:
         assert any(h.strip().startswith(name.strip()) for h in headings), name

@@ -120,6 +120,10 @@ def _build_trainer(run: Run, steps: TaskSteps) -> None:
             choice, run.model, run.train_set, collator
         )
     technique = run.ctx.technique.instance
+    # techniques with optimizers of their own (LoRA+); the schedule still comes from args
+    optimizer = technique.create_optimizer(run.model, run.args, run.tctx)
+    if optimizer is not None:
+        options["optimizers"] = (optimizer, None)
     run.trainer = Trainer(
         model=run.model,
         args=run.args,

@@ -253,6 +253,95 @@ def contract():
     return check_contract
 
 
+#: the task of each tiny language model, and the targets its model bundle would declare
+LM_TASKS = {"gpt2": "causal-lm", "llama": "causal-lm", "t5": "seq2seq"}
+LM_TARGETS = {"gpt2": ["c_attn"], "llama": ["q_proj", "v_proj"], "t5": ["q", "v"]}
+
+
+def build_tiny_lm(arch: str) -> Any:
+    """The same tiny language model every time (seeded, vocabulary 100, width 32), in eval mode.
+
+    GPT-2's projections are transformers Conv1D layers; LLaMA's and T5's are nn.Linear.
+    """
+    from transformers import (
+        GPT2Config,
+        GPT2LMHeadModel,
+        LlamaConfig,
+        LlamaForCausalLM,
+        T5Config,
+        T5ForConditionalGeneration,
+    )
+
+    torch.manual_seed(7)
+    if arch == "gpt2":
+        config = GPT2Config(
+            vocab_size=100, n_embd=32, n_layer=2, n_head=2, n_positions=64,
+            bos_token_id=1, eos_token_id=2,
+        )  # fmt: skip
+        return GPT2LMHeadModel(config).eval()
+    if arch == "llama":
+        config = LlamaConfig(
+            vocab_size=100, hidden_size=32, intermediate_size=37, num_hidden_layers=2,
+            num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=64,
+            pad_token_id=0, bos_token_id=1, eos_token_id=2,
+        )  # fmt: skip
+        return LlamaForCausalLM(config).eval()
+    config = T5Config(
+        vocab_size=100, d_model=32, d_kv=16, d_ff=37, num_layers=2, num_heads=2,
+        decoder_start_token_id=0, pad_token_id=0, eos_token_id=1,
+    )  # fmt: skip
+    return T5ForConditionalGeneration(config).eval()
+
+
+def make_lm_context(
+    manifest: Any, arch: str, params: dict[str, Any], bundle_dir: Path
+) -> TechniqueContext:
+    """The context a run of this technique on the tiny language model `arch` gets."""
+    task = LM_TASKS[arch]
+    return TechniqueContext(
+        params=complete_params(manifest, params),
+        bundle_dir=bundle_dir,
+        facts=ModelFacts(architecture=arch, tasks=[task], default_target_modules=LM_TARGETS[arch]),
+        task=task,
+    )
+
+
+def check_generation_contract(
+    technique: Any, ctx: TechniqueContext, arch: str, tmp_path: Path
+) -> None:
+    """The technique contract on a tiny language model.
+
+    apply -> some but not all parameters trainable; one step moves only trainable
+    ones; save -> load (the technique's and plain peft's) gives the same logits.
+    """
+    from peft import PeftModel
+
+    model = technique.apply(build_tiny_lm(arch), ctx)
+    trainable, total = count_parameters(model)
+    assert 0 < trainable < total
+
+    ids = torch.randint(3, 100, (2, 7))
+    batch = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": ids}
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
+    model.train()
+    model(**batch).loss.backward()
+    optimizer.step()
+    moved = {n for n, p in model.named_parameters() if not torch.equal(before[n], p.detach())}
+    assert moved and all(dict(model.named_parameters())[n].requires_grad for n in moved)
+
+    model.eval()
+    with torch.no_grad():
+        expected = model(**batch).logits
+    technique.save(model, tmp_path / "adapter", ctx)
+    for reloaded in (
+        technique.load(build_tiny_lm(arch), tmp_path / "adapter", ctx),
+        PeftModel.from_pretrained(build_tiny_lm(arch), str(tmp_path / "adapter")),
+    ):
+        with torch.no_grad():
+            torch.testing.assert_close(reloaded.eval()(**batch).logits, expected)
+
+
 @pytest.fixture
 def techniques_root() -> Path:
     return TECHNIQUES
@@ -272,3 +361,21 @@ def tiny_model(tokenizer: Any) -> Callable[..., Any]:
 def technique_bundle() -> Callable[[str], tuple[Any, Any]]:
     """`technique_bundle(id)`: (manifest, instance of the entry class) of a technique bundle."""
     return load_bundle
+
+
+@pytest.fixture
+def lm_context() -> Callable[..., TechniqueContext]:
+    """`lm_context(manifest, arch, params, bundle_dir)`: a context on a tiny language model."""
+    return make_lm_context
+
+
+@pytest.fixture
+def generation_contract() -> Callable[..., None]:
+    """`generation_contract(technique, ctx, arch, tmp_path)`: see check_generation_contract."""
+    return check_generation_contract
+
+
+@pytest.fixture
+def tiny_lm() -> Callable[[str], Any]:
+    """`tiny_lm(arch)`: the seeded tiny language model (see build_tiny_lm)."""
+    return build_tiny_lm

@@ -54,3 +54,67 @@ def test_options_reach_peft(make_setup):
 
 def test_dora_contract(make_setup, contract, tmp_path):
     contract(make_setup("lora", "roberta", {"use_dora": True}), tmp_path, peft_based=True)
+
+
+@pytest.mark.parametrize("init", ["gaussian", "pissa", "olora"])
+def test_initialisations_keep_the_contract(init, make_setup, contract, tmp_path):
+    setup = make_setup("lora", "bert", {"init_lora_weights": init})
+    assert setup.technique.config(setup.ctx).init_lora_weights == init
+    model = contract(setup, tmp_path, peft_based=True)
+    assert model.peft_config["default"].init_lora_weights == init
+
+
+@pytest.mark.parametrize("init", ["pissa", "olora"])
+def test_residual_initialisations_move_the_base_and_save_a_plain_lora(init, make_setup, tmp_path):
+    import json
+
+    import torch
+
+    setup = make_setup("lora", "distilbert", {"init_lora_weights": init, "r": 4})
+    base = setup.fresh_base()
+    original = base.distilbert.transformer.layer[0].attention.q_lin.weight.detach().clone()
+    model = setup.technique.apply(base, setup.ctx)
+    residual = model.base_model.model.distilbert.transformer.layer[0].attention.q_lin.base_layer
+    assert not torch.allclose(residual.weight, original)  # the principal part moved into B A
+    setup.technique.save(model, tmp_path / "adapter", setup.ctx)
+    saved = json.loads((tmp_path / "adapter" / "adapter_config.json").read_text())
+    assert saved["r"] == 8 and saved["init_lora_weights"] is True  # converted: rank 2r
+
+
+def test_default_initialisation_leaves_the_model_unchanged(make_setup):
+    import torch
+
+    setup = make_setup("lora", "roberta", {"init_lora_weights": "default"})
+    model = setup.technique.apply(setup.fresh_base(), setup.ctx)
+    assert setup.technique.config(setup.ctx).init_lora_weights is True
+    # B = 0: only the new head differs, so the body's output is the base's
+    with model.disable_adapter():
+        expected = model(**setup.batch).logits
+    torch.testing.assert_close(model(**setup.batch).logits, expected)
+
+
+def test_loraplus_trains_b_faster_than_a(make_setup, tmp_path):
+    from transformers import TrainingArguments
+
+    setup = make_setup("lora", "bert", {"loraplus_lr_ratio": 16.0})
+    model = setup.technique.apply(setup.fresh_base(), setup.ctx)
+    args = TrainingArguments(output_dir=str(tmp_path), learning_rate=1e-3, weight_decay=0.01)
+    optimizer = setup.technique.create_optimizer(model, args, setup.ctx)
+    rates = {}
+    for group in optimizer.param_groups:
+        for param in group["params"]:
+            rates[id(param)] = group["lr"]
+    named = {n: p for n, p in model.named_parameters() if p.requires_grad}
+    assert set(rates) == {id(p) for p in named.values()}  # every trainable parameter, once
+    assert {rates[id(p)] for n, p in named.items() if "lora_A" in n} == {1e-3}
+    assert {rates[id(p)] for n, p in named.items() if "lora_B" in n} == {16e-3}
+    assert type(optimizer).__name__ == "AdamW"
+
+
+def test_plain_lora_leaves_the_optimizer_to_the_trainer(make_setup, tmp_path):
+    from transformers import TrainingArguments
+
+    setup = make_setup("lora", "bert")
+    model = setup.technique.apply(setup.fresh_base(), setup.ctx)
+    args = TrainingArguments(output_dir=str(tmp_path))
+    assert setup.technique.create_optimizer(model, args, setup.ctx) is None
