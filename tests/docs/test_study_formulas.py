@@ -74,7 +74,13 @@ def bert_base() -> Any:
 
     with torch.device("meta"):
         model = AutoModelForSequenceClassification.from_config(BertConfig(num_labels=2))
-    return model.to_empty(device="cpu")
+    model = model.to_empty(device="cpu")
+    # to_empty leaves whatever the memory held (NaNs too): PiSSA's SVD needs finite weights
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.uniform_(-0.02, 0.02, generator=generator)
+    return model
 
 
 def minilm(load_kwargs: dict[str, Any] | None = None) -> Any:
