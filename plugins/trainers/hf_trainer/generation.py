@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from sdk import DatasetContext, DatasetSplits, RunContext, count_parameters
+from sdk.scoring import bertscore_metrics
 from sdk.textgen import encode_pairs, generate_texts, pair_columns, rouge_scores
 
 DEFAULT_MAX_LENGTH = 256
@@ -132,6 +133,7 @@ def run_generation(ctx: RunContext, progress: Any, started: float) -> dict[str, 
             batch_size=int(p.get("eval_batch_size", 64)),
         )
         scores = rouge_scores(generated, list(references[reference_column]))
+        scores |= bertscore_metrics(generated, list(references[reference_column]), p)
         return {f"{prefix}_{key}": value for key, value in scores.items()}
 
     baseline: dict[str, Any] = {}
@@ -200,6 +202,7 @@ def run_generation(ctx: RunContext, progress: Any, started: float) -> dict[str, 
         "rouge2": final.get("eval_rouge2"),
         "rougeL": final.get("eval_rougeL"),
         "perplexity": perplexity(final.get("eval_loss")),
+        **{k.removeprefix("eval_"): v for k, v in final.items() if "bertscore" in k},
         "eval_loss": final.get("eval_loss"),
         "train_loss": metrics.get("train_loss"),
         "baseline_accuracy": None,

@@ -264,6 +264,8 @@ def _training_arguments(ctx: RunContext, p: dict[str, Any], learning_rate: float
     import torch
     from transformers import TrainingArguments
 
+    from sdk.tracking import tracking_arguments
+
     precision = p.get("mixed_precision", "no")
     if precision == "fp16" and not torch.cuda.is_available():
         raise ValueError("trainer.mixed_precision=fp16 needs a CUDA GPU; use 'no' (or bf16) on CPU")
@@ -298,7 +300,7 @@ def _training_arguments(ctx: RunContext, p: dict[str, Any], learning_rate: float
         **_checkpointing_arguments(bool(p.get("gradient_checkpointing", False))),
         fp16=precision == "fp16",
         bf16=precision == "bf16",
-        report_to="none",
+        **tracking_arguments(p, ctx.run_dir),
         disable_tqdm=True,
         dataloader_num_workers=0,
         dataloader_pin_memory=torch.cuda.is_available(),
