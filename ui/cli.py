@@ -13,7 +13,7 @@ import click
 
 from ui.context import CliState
 
-COMMAND_MODULES = ("plugins", "train", "runs", "compare", "export", "app", "authoring")
+COMMAND_MODULES = ("plugins", "train", "runs", "evaluate", "compare", "export", "app", "authoring")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -126,7 +126,8 @@ def plain_ece(probabilities: np.ndarray, labels: np.ndarray, bins: int = 15) -> 
     confidence = probabilities.max(axis=1)
     correct = probabilities.argmax(axis=1) == labels
     total = 0.0
-    for low, high in zip(np.linspace(0, 1, bins + 1)[:-1], np.linspace(0, 1, bins + 1)[1:]):
+    edges = np.linspace(0, 1, bins + 1)
+    for low, high in zip(edges[:-1], edges[1:], strict=True):
         inside = (confidence > low) & (confidence <= high)
         if inside.any():
             total += inside.mean() * abs(correct[inside].mean() - confidence[inside].mean())
@@ -144,7 +145,9 @@ def test_lora_and_ia3_on_an_unseen_csv_agree_with_plain_peft(trained, unseen_csv
         predicted = probabilities.argmax(axis=1)
         accuracy = float((predicted == labels).mean())
         assert evaluation.metrics["accuracy"] == pytest.approx(accuracy, abs=1e-4)
-        assert evaluation.metrics["ece"] == pytest.approx(plain_ece(probabilities, labels), abs=1e-4)
+        assert evaluation.metrics["ece"] == pytest.approx(
+            plain_ece(probabilities, labels), abs=1e-4
+        )
         # the interval: binomial standard error and a bootstrap interval around the accuracy
         interval = evaluation.intervals["accuracy"]
         assert interval.stderr == pytest.approx(
@@ -161,12 +164,16 @@ def test_lora_and_ia3_on_an_unseen_csv_agree_with_plain_peft(trained, unseen_csv
         if evaluation.wrong:
             most = max(wrong, key=lambda i: probabilities[i].max())
             assert evaluation.wrong[0].text == texts[most]
-            assert evaluation.wrong[0].confidence == pytest.approx(probabilities[most].max(), abs=1e-5)
+            assert evaluation.wrong[0].confidence == pytest.approx(
+                probabilities[most].max(), abs=1e-5
+            )
         assert evaluation.metrics["samples_per_s"] > 0 and evaluation.metrics["latency_ms"] > 0
         stored = read_evaluations(run)
         assert stored[0].data_hash == evaluation.data_hash
         assert stored[0].path == run.path / "evaluations" / f"{evaluation.data_hash}.json"
-        assert stored[0].metrics == evaluation.metrics and stored[0].intervals == evaluation.intervals
+        assert (
+            stored[0].metrics == evaluation.metrics and stored[0].intervals == evaluation.intervals
+        )
 
 
 def test_same_rows_from_another_file_share_the_hash(trained, unseen_csv, tmp_path):
