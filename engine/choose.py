@@ -114,9 +114,9 @@ def _quality(c: Candidate, metric: str) -> float:
     return -c.score.value if metric in LOWER_IS_BETTER else c.score.value
 
 
-def _dominates(a: Candidate, b: Candidate, metric: str) -> bool:
-    costs_a = [a.costs.get(k) for k in COSTS]
-    costs_b = [b.costs.get(k) for k in COSTS]
+def _dominates(a: Candidate, b: Candidate, metric: str, costs: Sequence[str]) -> bool:
+    costs_a = [a.costs.get(k) for k in costs]
+    costs_b = [b.costs.get(k) for k in costs]
     pairs = [(x, y) for x, y in zip(costs_a, costs_b, strict=True) if y is not None]
     if any(x is None or x > y for x, y in pairs):
         return False
@@ -124,11 +124,14 @@ def _dominates(a: Candidate, b: Candidate, metric: str) -> bool:
     return qa >= qb and (qa > qb or any(x < y for x, y in pairs if x is not None))
 
 
-def mark_front(candidates: Sequence[Candidate], metric: str) -> None:
-    """Set `on_front` on the scored candidates no other scored candidate dominates."""
+def mark_front(
+    candidates: Sequence[Candidate], metric: str, costs: Sequence[str] = tuple(COSTS)
+) -> None:
+    """Set `on_front` on the scored candidates no other scored candidate dominates
+    (judged on `costs`: all of them by default, one for a two-axis chart)."""
     scored = [c for c in candidates if c.score is not None and not c.excluded]
     for c in scored:
-        c.on_front = not any(_dominates(o, c, metric) for o in scored if o is not c)
+        c.on_front = not any(_dominates(o, c, metric, costs) for o in scored if o is not c)
 
 
 def _cost_key(c: Candidate) -> tuple[float, ...]:

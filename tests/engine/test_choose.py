@@ -135,3 +135,19 @@ def test_evaluation_scores_replace_validation_scores(tmp_path):
     found = choose(candidates_from_runs(runs, "accuracy", "abc"), "accuracy", Constraints())
     assert found.recommended.run_id == loha.id
     assert all(c.excluded for c in found.candidates if c.run_id != loha.id)
+
+
+def test_compare_report_marks_the_front_and_recommends(tmp_path):
+    from engine.report import front_labels, markdown, rows_from_runs, write_report
+
+    write_runs(tmp_path / "runs", rows=1000)
+    rows = rows_from_runs(list_runs(tmp_path / "runs"))
+    # on the chart's axes (accuracy against trainable share) only loha is beaten: lora has
+    # more accuracy at a smaller trainable share
+    assert set(front_labels(rows)) == {"full", "lora", "ia3", "prompt_tuning"}
+    text = markdown(rows, title="t")
+    assert "## Choosing" in text
+    assert "Pareto front of validation accuracy against cost" in text
+    assert "Recommended: full" in text  # no constraints: full is ahead by more than the noise
+    files = write_report(rows, tmp_path / "report")
+    assert (tmp_path / "report" / "accuracy_vs_trainable.png") in files.plots
