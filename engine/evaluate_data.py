@@ -41,6 +41,8 @@ class DataSource:
     reference_column: str = ""
     #: score only the first N rows (0 = all)
     limit: int = 0
+    #: seed for a bundle that samples its rows; None: the first run's training seed
+    seed: int | None = None
 
     def describe(self) -> str:
         if self.file is not None:
@@ -120,6 +122,10 @@ def _from_file(source: DataSource, task: str) -> EvalData:
     return EvalData(task, pairs.inputs, pairs.outputs, source.describe(), notes=pairs.notes)
 
 
+def _run_seed(run: RunFolder) -> int:
+    return int(run.record().trainer.params.get("seed", 42))
+
+
 def _from_bundle(source: DataSource, task: str, run: RunFolder) -> EvalData:
     from sdk.context import DatasetContext
 
@@ -137,7 +143,7 @@ def _from_bundle(source: DataSource, task: str, run: RunFolder) -> EvalData:
             label_names=list(section.get("label_names") or []),
             text_fields=list(section.get("text_fields") or [pair[0]]),
             label_field=section.get("label_field", pair[1]),
-            seed=int(run.record().trainer.params.get("seed", 42)),
+            seed=source.seed if source.seed is not None else _run_seed(run),
         )
     )
     rows = getattr(splits, source.split)

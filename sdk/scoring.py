@@ -84,20 +84,30 @@ class BertScorer:
         )
 
     def score(self, predictions: Sequence[str], references: Sequence[str]) -> BertScore:
+        """Scores of each prediction against its reference. A pair with an empty side scores 0,
+        as bert-score itself scores it (its own path for empty text fails on transformers 5)."""
         if len(predictions) != len(references):
             raise ValueError(f"{len(predictions)} predictions for {len(references)} references")
-        if not references:
+        pairs = [
+            (str(p).strip(), str(r).strip()) for p, r in zip(predictions, references, strict=True)
+        ]
+        scored = [i for i, (p, r) in enumerate(pairs) if p and r]
+        values = [[0.0] * len(pairs) for _ in range(3)]
+        if scored:
+            found = self._scorer.score([pairs[i][0] for i in scored], [pairs[i][1] for i in scored])
+            for row, tensor in zip(values, found, strict=True):
+                for i, value in zip(scored, tensor.tolist(), strict=True):
+                    row[i] = float(value)
+        precision, recall, f1 = values
+        if not pairs:
             return BertScore(0.0, 0.0, 0.0, self.model, self.layer)
-        precision, recall, f1 = self._scorer.score(
-            [str(p) for p in predictions], [str(r) for r in references]
-        )
         return BertScore(
-            float(precision.mean()),
-            float(recall.mean()),
-            float(f1.mean()),
+            sum(precision) / len(pairs),
+            sum(recall) / len(pairs),
+            sum(f1) / len(pairs),
             self.model,
             self.layer,
-            [float(v) for v in f1.tolist()],
+            f1,
         )
 
 
