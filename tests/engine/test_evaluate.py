@@ -59,7 +59,12 @@ def kernel() -> Kernel:
 
 
 def train_run(
-    kernel: Kernel, runs_dir: Path, model_dir: Path, data_dir: Path, technique: str
+    kernel: Kernel,
+    runs_dir: Path,
+    model_dir: Path,
+    data_dir: Path,
+    technique: str,
+    trainer: dict[str, Any] | None = None,
 ) -> RunFolder:
     recipe = Recipe(
         name=f"eval-{technique}",
@@ -82,6 +87,7 @@ def train_run(
                 "logging_steps": 1,
                 "measure_baseline": False,
                 "group_by_length": False,
+                **(trainer or {}),
             },
         ),
     )
