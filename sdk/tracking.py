@@ -20,8 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kernel.errors import ParamError
-
 REPORT_TO = ("none", "tensorboard", "mlflow")
 TENSORBOARD_DIR = "tb"
 MLFLOW_DIR = "mlflow"
@@ -43,6 +41,8 @@ def default_mlflow_uri(run_dir: Path) -> str:
 
 def tracking_setup(params: dict[str, Any], run_dir: Path) -> TrackingSetup:
     """The setup for the trainer params `report_to` and `tracking_uri` (pure: nothing is set)."""
+    from kernel.errors import ParamError
+
     choice = str(params.get("report_to") or "none")
     if choice not in REPORT_TO:
         raise ParamError(

@@ -61,11 +61,15 @@ def kernel() -> Kernel:
 def train_run(
     kernel: Kernel,
     runs_dir: Path,
-    model_dir: Path,
+    model_dir: Path | None,
     data_dir: Path,
     technique: str,
     trainer: dict[str, Any] | None = None,
+    model: tuple[str, dict[str, Any]] | None = None,
 ) -> RunFolder:
+    """A few steps of `technique` on the csv bundle's train.csv / validation.csv in `data_dir`,
+    on the bert bundle over `model_dir` (or `model`: another bundle id and its params)."""
+    model_id, model_params = model or ("bert", {"name_or_path": str(model_dir)})
     recipe = Recipe(
         name=f"eval-{technique}",
         dataset=PluginChoice(
@@ -76,7 +80,7 @@ def train_run(
                 "max_length": 32,
             },
         ),
-        model=PluginChoice(id="bert", params={"name_or_path": str(model_dir)}),
+        model=PluginChoice(id=model_id, params=model_params),
         technique=PluginChoice(id=technique, params={}),
         trainer=PluginChoice(
             id="hf_trainer",
@@ -195,3 +199,47 @@ def test_unknown_labels_are_refused_with_the_row(trained, tmp_path):
     bad = write_rows(tmp_path / "bad.csv", [("fine", 1), ("meh", "neutral")])
     with pytest.raises(EvaluationError, match=r"row 2 has label 'neutral'"):
         evaluate_runs([trained["lora"]], DataSource(file=bad), write=False)
+
+
+def test_evaluate_command_scores_both_runs_and_runs_lists_the_result(trained, unseen_csv):
+    from click.testing import CliRunner
+
+    from ui.cli import cli
+
+    runs_dir = trained["lora"].path.parent
+    ids = [trained["lora"].id, trained["ia3"].id]
+    base = ["--runs-dir", str(runs_dir)]
+    out = CliRunner().invoke(cli, [*base, "evaluate", *ids, "--data", str(unseen_csv), "--json"])
+    assert out.exit_code == 0, out.output
+    rows = json.loads(out.output)
+    assert [r["run_id"] for r in rows] == ids
+    assert all(set(r["intervals"]["accuracy"]) == {"value", "stderr", "low", "high"} for r in rows)
+    shown = CliRunner().invoke(cli, [*base, "evaluate", *ids, "--data", str(unseen_csv)])
+    assert shown.exit_code == 0, shown.output
+    assert "accuracy ± s.e." in shown.output and "Recommended:" in shown.output
+    listing = CliRunner().invoke(cli, [*base, "runs", "--json"])
+    held = {r["id"]: r["held_out"] for r in json.loads(listing.output)}
+    for row in rows:
+        assert held[row["run_id"]]["value"] == pytest.approx(row["metrics"]["accuracy"])
+        assert held[row["run_id"]]["data_hash"] == row["data_hash"]
+    ranked = CliRunner().invoke(
+        cli, [*base, "runs", "--best", "accuracy", "--data", str(unseen_csv), "--json"]
+    )
+    assert ranked.exit_code == 0, ranked.output
+    choice = json.loads(ranked.output)
+    assert choice["recommended"]["run_id"] in ids
+    assert all(c["excluded"] is None for c in choice["candidates"])
+
+
+def test_evaluate_command_refuses_a_missing_file_in_one_line(trained, tmp_path):
+    from click.testing import CliRunner
+
+    from ui.cli import cli
+
+    runs_dir = trained["lora"].path.parent
+    missing = tmp_path / "nope.csv"
+    out = CliRunner().invoke(
+        cli, ["--runs-dir", str(runs_dir), "evaluate", trained["lora"].id, "--data", str(missing)]
+    )
+    assert out.exit_code == 2
+    assert "file not found" in out.output and "Traceback" not in out.output

@@ -49,6 +49,7 @@ def test_setup_maps_each_choice(tmp_path):
 
 
 def test_tensorboard_event_files_in_the_run_folder(kernel, tmp_path, tiny_models, tiny_csv_dir, clean_env):  # fmt: skip
+    pytest.importorskip("tensorboard", reason="the tracking extra: pip install peftlab[tracking]")
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     run = train_run(kernel, tmp_path, tiny_models["bert"], tiny_csv_dir, "lora",
@@ -65,6 +66,7 @@ def test_tensorboard_event_files_in_the_run_folder(kernel, tmp_path, tiny_models
 
 
 def test_mlflow_run_in_the_run_folder(kernel, tmp_path, tiny_models, tiny_csv_dir, clean_env):
+    pytest.importorskip("mlflow", reason="the tracking extra: pip install peftlab[tracking]")
     from mlflow.tracking import MlflowClient
 
     run = train_run(kernel, tmp_path, tiny_models["bert"], tiny_csv_dir, "lora",
