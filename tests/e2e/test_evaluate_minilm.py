@@ -1,7 +1,7 @@
 """`peftlab evaluate` on real weights and data: LoRA and IA3 runs of the shipped MiniLM on
 rotten tomatoes, scored on rows neither saw, against a plain transformers + peft evaluation.
 
-Slow (about two short trainings on 2 CPU cores): `python -m pytest -m slow tests/e2e/test_evaluate_minilm.py`.
+Slow (two trainings of 30 steps): `python -m pytest -m slow tests/e2e/test_evaluate_minilm.py`.
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ def test_lora_and_ia3_on_unseen_rotten_tomatoes_agree_with_plain_peft(tmp_path):
     runs = {}
     for technique in ("lora", "ia3"):
         runs[technique] = train_run(kernel, tmp_path / "runs", None, folder, technique,
-                                    {"max_steps": 50, "batch_size": 32, "learning_rate": 0.002},
+                                    {"max_steps": 30, "batch_size": 16, "learning_rate": 0.002},
                                     model=("minilm", {}))  # fmt: skip
     ids = [runs["lora"].id, runs["ia3"].id]
     out = CliRunner().invoke(cli, ["--runs-dir", str(tmp_path / "runs"), "evaluate", *ids,
@@ -85,5 +85,5 @@ def test_lora_and_ia3_on_unseen_rotten_tomatoes_agree_with_plain_peft(tmp_path):
         interval = evaluation["intervals"]["accuracy"]
         assert interval["low"] < accuracy < interval["high"] and 0 < interval["stderr"] < 0.03
         print(technique, evaluation["metrics"])
-    # 50 steps of LoRA on MiniLM learn the task well above chance
-    assert found[runs["lora"].id]["metrics"]["accuracy"] > 0.6
+    # 30 steps of LoRA on MiniLM already do better than chance (0.55 is two standard errors up)
+    assert found[runs["lora"].id]["metrics"]["accuracy"] > 0.55

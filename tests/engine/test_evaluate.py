@@ -243,3 +243,26 @@ def test_evaluate_command_refuses_a_missing_file_in_one_line(trained, tmp_path):
     )
     assert out.exit_code == 2
     assert "file not found" in out.output and "Traceback" not in out.output
+
+
+def test_evaluate_command_on_dataset_bundle_splits(trained, tiny_csv_dir):
+    from click.testing import CliRunner
+
+    from ui.cli import cli
+
+    run = trained["lora"]
+    base = ["--runs-dir", str(run.path.parent), "evaluate", run.id, "--json"]
+    # the bundle the run trained on (its own copy and params): its validation split
+    own = CliRunner().invoke(cli, [*base, "--data", "csv:validation"])
+    assert own.exit_code == 0, own.output
+    assert json.loads(own.output)[0]["examples"] == 4
+    assert json.loads(own.output)[0]["data"] == "dataset csv split validation"
+    # another bundle, pointed at a folder with a test.csv: its names map onto the run's labels
+    other = CliRunner().invoke(
+        cli, [*base, "--data", "rotten_tomatoes:test", "--set", f"path={tiny_csv_dir}"]
+    )
+    assert other.exit_code == 0, other.output
+    found = json.loads(other.output)[0]
+    assert found["examples"] == 4 and [c["support"] for c in found["per_class"]] == [2, 2]
+    unknown = CliRunner().invoke(cli, [*base, "--data", "no_such_bundle"])
+    assert unknown.exit_code == 2 and "no dataset plugin 'no_such_bundle'" in unknown.output
