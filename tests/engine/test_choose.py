@@ -151,3 +151,18 @@ def test_compare_report_marks_the_front_and_recommends(tmp_path):
     assert "Recommended: full" in text  # no constraints: full is ahead by more than the noise
     files = write_report(rows, tmp_path / "report")
     assert (tmp_path / "report" / "accuracy_vs_trainable.png") in files.plots
+
+
+def test_the_apps_compare_chart_draws_the_front():
+    from ui.charts import accuracy_vs_trainable
+
+    rows = [
+        {"run": technique, "technique": technique, "accuracy": f[0], "trainable_percent": f[1]}
+        for technique, f in FIGURES.items()
+    ]
+    fig = accuracy_vs_trainable(rows)
+    front = [t for t in fig.data if t.name == "Pareto front"]
+    assert len(front) == 1
+    # left to right: prompt_tuning, ia3, lora, full (loha is beaten by lora)
+    assert list(front[0].x) == [0.01, 0.05, 0.50, 100.0]
+    assert list(front[0].y) == [0.700, 0.840, 0.850, 0.900]
