@@ -20,6 +20,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from engine.evaluate_results import read_evaluations
 from kernel.runs import RunFolder, RunRecord, atomic_write_text
 
 #: report.csv columns, in order (run_id and error come last)
@@ -95,6 +96,8 @@ class ReportRow:
     loss: list[tuple[int, float]] = field(default_factory=list)
     recipe: dict[str, Any] = field(default_factory=dict)
     label: str = ""
+    #: the run's held-out evaluations (engine.evaluate), newest first
+    evaluations: list[Any] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.label = self.label or self.technique
@@ -152,6 +155,7 @@ def row_from_run(run: RunFolder) -> ReportRow:
         error=None if state == "completed" else _short_error(status.get("error") or state),
         loss=loss,
         recipe=recipe,
+        evaluations=read_evaluations(run),
     )
 
 
@@ -304,6 +308,12 @@ def markdown(
     if done:
         ranking = ", ".join(f"{r.label} {r.results.get('accuracy', 0):.4f}" for r in done)
         out += [f"By accuracy: {ranking}.", ""]
+    held_out = held_out_lines(rows)
+    if held_out:
+        out += ["## Held-out evaluations", "", *held_out, ""]
+    choosing = choosing_lines(rows)
+    if choosing:
+        out += ["## Choosing", "", *choosing, ""]
     failed = [r for r in rows if not r.completed]
     if failed:
         out += ["## Did not complete", ""]
@@ -319,6 +329,69 @@ def markdown(
         out += [f"![{Path(p).stem.replace('_', ' ')}]({Path(p).name})" for p in plots]
         out += [""]
     return "\n".join(out)
+
+
+# choosing: the Pareto front and the recommendation (engine.choose) ----------------------
+
+
+def row_metric(rows: Sequence[ReportRow]) -> str:
+    """accuracy for classification reports, ROUGE-L when no completed row has an accuracy."""
+    done = [r for r in rows if r.completed]
+    return "accuracy" if any(r.results.get("accuracy") is not None for r in done) else "rougeL"
+
+
+def row_choice(rows: Sequence[ReportRow], costs: Sequence[str] | None = None) -> Any:
+    """engine.choose's Choice over the completed rows (front over `costs`; default: all)."""
+    from engine.choose import COSTS, candidate, choose, mark_front, validation_score
+
+    metric = row_metric(rows)
+    candidates = [
+        candidate(r.run_id or r.label, r.label, r.results, validation_score(r.results, metric))
+        for r in rows
+        if r.completed
+    ]
+    found = choose(candidates, metric)
+    if costs is not None and tuple(costs) != tuple(COSTS):
+        mark_front(found.candidates, metric, costs)
+    return found
+
+
+def held_out_lines(rows: Sequence[ReportRow]) -> list[str]:
+    """One line per run and evaluated data set: the headline scores with their noise."""
+    lines = []
+    for row in rows:
+        for e in row.evaluations:
+            names = ("accuracy", "f1_macro", "ece") if "accuracy" in e.metrics else (
+                "rougeL", "bertscore_f1", "perplexity", "exact_match")  # fmt: skip
+            shown = []
+            for name in names:
+                score = e.score(name)
+                if score is not None:
+                    noise = f" ± {score.stderr:.4f}" if score.stderr else ""
+                    shown.append(f"{name} {score.value:.4f}{noise}")
+            scorer = (
+                f"; BERTScore by {e.scorer['model']} layer {e.scorer['layer']}" if e.scorer else ""
+            )
+            lines.append(f"- {row.label} on {e.data} ({e.examples} rows, {e.data_hash}): "
+                         + ", ".join(shown) + scorer)  # fmt: skip
+    return lines
+
+
+def choosing_lines(rows: Sequence[ReportRow]) -> list[str]:
+    """The report's Choosing section: the front over every cost, then the recommendation."""
+    if not any(r.completed for r in rows):
+        return []
+    found = row_choice(rows)
+    front = [c.label for c in found.candidates if c.on_front]
+    lines = [
+        "Pareto front of validation "
+        + found.metric
+        + " against cost (trainable %, peak memory, train time, saved weights): "
+        + (", ".join(front) if front else "none")
+        + ". Standard errors of accuracy come from the number of validation rows.",
+        "",
+    ]
+    return [*lines, found.sentence]
 
 
 # plots -----------------------------------------------------------------------------------
@@ -357,6 +430,7 @@ def write_plots(rows: Sequence[ReportRow], out_dir: Path) -> list[Path]:
     for row, x, y, colour in points:
         ax.scatter([x], [y], color=colour, s=50, zorder=3)
         ax.annotate(row.label, (x, y), textcoords="offset points", xytext=(5, 4), fontsize=8)
+    _draw_front(ax, rows, points)
     baselines = sorted(
         r.results["baseline_accuracy"]
         for r in done
@@ -367,6 +441,7 @@ def write_plots(rows: Sequence[ReportRow], out_dir: Path) -> list[Path]:
         ax.axhline(
             median, color="grey", linestyle=":", linewidth=1, label="before training (median)"
         )
+    if baselines or front_labels(rows):
         ax.legend(loc="lower right", fontsize=8)
     ax.set_xscale("log")
     plain = FuncFormatter(lambda value, _: f"{value:g}")
@@ -408,6 +483,25 @@ def write_plots(rows: Sequence[ReportRow], out_dir: Path) -> list[Path]:
         ax.legend(fontsize=8, ncol=2)
     save(fig, "loss_curves")
     return written
+
+
+def front_labels(rows: Sequence[ReportRow]) -> list[str]:
+    """Labels of the rows on the accuracy-vs-trainable-share front (the chart's two axes)."""
+    if not any(r.completed for r in rows) or row_metric(rows) != "accuracy":
+        return []
+    found = row_choice(rows, costs=("trainable_percent",))
+    return [c.label for c in found.candidates if c.on_front]
+
+
+def _draw_front(ax: Any, rows: Sequence[ReportRow], points: list[tuple]) -> None:
+    """Ring the front's points and join them, left to right, with a dashed line."""
+    labels = set(front_labels(rows))
+    front = sorted((x, y) for row, x, y, _ in points if row.label in labels)
+    if not front:
+        return
+    xs, ys = [x for x, _ in front], [y for _, y in front]
+    ax.scatter(xs, ys, s=160, facecolors="none", edgecolors="black", linewidths=1.2, zorder=4)
+    ax.plot(xs, ys, color="black", linestyle="--", linewidth=1, zorder=2, label="Pareto front")
 
 
 # the report folder -----------------------------------------------------------------------

@@ -101,11 +101,38 @@ def accuracy_vs_trainable(rows: Sequence[Mapping[str, Any]]) -> go.Figure:
                 hoverinfo="text",
             )
         )
+    front = pareto_front(points)
+    if len(front) > 1:  # a single run is its own front: no line to draw
+        fig.add_trace(
+            go.Scatter(
+                x=[max(float(r["trainable_percent"]), 1e-6) for r in front],
+                y=[r["accuracy"] for r in front],
+                mode="lines+markers",
+                line={"dash": "dash", "color": "black", "width": 1},
+                marker={"size": 22, "symbol": "circle-open", "color": "black"},
+                name="Pareto front",
+                hoverinfo="skip",
+            )
+        )
     _layout(fig, "Accuracy against trainable parameters", "trainable parameters (%)", "accuracy")
     fig.update_layout(showlegend=False)  # each point is labelled with its technique
     fig.update_xaxes(type="log")
     fig.update_yaxes(range=[0, 1.05])
     return fig
+
+
+def pareto_front(rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The rows no other row beats on accuracy at no larger trainable share, left to right."""
+    from engine.choose import candidate, mark_front
+    from engine.metrics import Interval
+
+    candidates = [
+        candidate(str(i), str(i), r, Interval(float(r["accuracy"]), 0.0, 0.0, 0.0))
+        for i, r in enumerate(rows)
+    ]
+    mark_front(candidates, "accuracy", ("trainable_percent",))
+    chosen = [rows[int(c.run_id)] for c in candidates if c.on_front]
+    return sorted(chosen, key=lambda r: float(r["trainable_percent"]))
 
 
 def bar(rows: Sequence[Mapping[str, Any]], column: str, title: str, unit: str) -> go.Figure:

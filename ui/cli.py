@@ -14,8 +14,8 @@ import click
 from ui.context import CliState
 
 COMMAND_MODULES = (
-    "plugins", "train", "runs", "compare", "sweep", "export", "app", "authoring", "serve",
-    "cache",
+    "plugins", "train", "runs", "evaluate", "compare", "sweep", "export", "app", "authoring",
+    "serve", "cache",
 )
 
 
@@ -35,7 +35,9 @@ COMMAND_MODULES = (
 )
 @click.version_option(package_name="peftlab", prog_name="peftlab")
 @click.pass_context
-def cli(ctx: click.Context, plugins_dir: tuple[Path, ...], no_entry_points: bool, runs_dir: Path | None) -> None:
+def cli(
+    ctx: click.Context, plugins_dir: tuple[Path, ...], no_entry_points: bool, runs_dir: Path | None
+) -> None:
     """peftlab: parameter-efficient fine-tuning, technique by technique, side by side."""
     ctx.obj = CliState(list(plugins_dir), not no_entry_points, runs_dir)
 

@@ -52,13 +52,45 @@ def run_row(run: RunFolder) -> dict[str, Any]:
         "step": progress.get("step"),
         "total_steps": progress.get("total_steps"),
         "error": status.get("error"),
+        "held_out": _held_out(run),
     }
+
+
+def _held_out(run: RunFolder) -> dict[str, Any] | None:
+    """The newest evaluation on held-out data (`peftlab evaluate`), as its headline score."""
+    from engine.evaluate_results import read_evaluations
+
+    found = read_evaluations(run)
+    if not found:
+        return None
+    latest = found[0]
+    metric = "accuracy" if "accuracy" in latest.metrics else "rougeL"
+    score = latest.score(metric)
+    return {
+        "metric": metric,
+        "value": score.value if score else None,
+        "stderr": score.stderr if score else None,
+        "data": latest.data,
+        "data_hash": latest.data_hash,
+        "evaluations": len(found),
+    }
+
+
+def _held_out_text(held: dict[str, Any] | None) -> str:
+    if not held or held["value"] is None:
+        return "-"
+    return f"{held['metric']} {held['value']:.4f} ± {held['stderr']:.4f} ({held['data_hash'][:8]})"
 
 
 @click.command("runs")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--best", "best", metavar="METRIC", default=None, help="Rank completed runs by METRIC (accuracy, f1_macro, rougeL, ...), mark the Pareto front of quality against cost and recommend one.")  # fmt: skip
+@click.option("--max-trainable-percent", type=float, default=None, help="With --best: only runs training at most this share of the weights.")  # fmt: skip
+@click.option("--max-memory-mb", type=float, default=None, help="With --best: only runs whose peak memory stayed within this many MiB.")  # fmt: skip
+@click.option("--max-train-time", type=float, default=None, metavar="S", help="With --best: only runs that trained within S seconds.")  # fmt: skip
+@click.option("--data", default=None, help="With --best: score on the held-out evaluation of this file or data hash (peftlab evaluate), not the validation split.")  # fmt: skip
 @pass_state
-def runs_command(state: CliState, as_json: bool) -> None:
+def runs_command(state: CliState, as_json: bool, best: str | None, max_trainable_percent: float | None, max_memory_mb: float | None, max_train_time: float | None, data: str | None) -> None:  # fmt: skip
     """Every run in the runs folder: state, recipe, accuracy, trainable share, time."""
     from rich.console import Console
     from rich.table import Table
@@ -66,6 +98,13 @@ def runs_command(state: CliState, as_json: bool) -> None:
     from ui.commands.train import format_duration
 
     runs_dir = _runs_dir(state)
+    if best:
+        from engine.choose import Constraints
+        from ui.commands.choose import print_best
+
+        limits = Constraints(max_trainable_percent, max_memory_mb, max_train_time)
+        print_best(list_runs(runs_dir), best, limits, data, as_json)
+        return
     rows = [run_row(run) for run in list_runs(runs_dir)]
     if as_json:
         click.echo(json.dumps(rows, indent=2, default=str))
@@ -74,7 +113,8 @@ def runs_command(state: CliState, as_json: bool) -> None:
         click.echo(f"no runs in {runs_dir}; start one with `peftlab train`")
         return
     table = Table(title=f"{len(rows)} run(s) in {runs_dir}")
-    for column in ("id", "state", "dataset / model / technique", "accuracy", "trainable %", "time"):
+    columns = ("id", "state", "dataset / model / technique", "accuracy", "trainable %", "time", "held-out")  # fmt: skip
+    for column in columns:
         table.add_column(column, overflow="fold")
     for row in rows:
         style = STATE_STYLES.get(row["state"], "")
@@ -88,6 +128,7 @@ def runs_command(state: CliState, as_json: bool) -> None:
             "-" if row["accuracy"] is None else f"{row['accuracy']:.4f}",
             "-" if row["trainable_percent"] is None else f"{row['trainable_percent']:.3f}",
             format_duration(row["seconds"]),
+            _held_out_text(row["held_out"]),
         )
     Console(width=max(Console().width, 120)).print(table)
 

@@ -6,6 +6,7 @@ import math
 from typing import Any
 
 from sdk import RunContext
+from sdk.tracking import tracking_arguments
 
 
 def learning_rate(ctx: RunContext) -> float:
@@ -63,7 +64,7 @@ def training_arguments(ctx: RunContext, rate: float, seed: int) -> Any:
         **checkpointing_arguments(bool(p.get("gradient_checkpointing", False))),
         fp16=precision == "fp16",
         bf16=precision == "bf16",
-        report_to="none",
+        **tracking_arguments(p, ctx.run_dir),
         disable_tqdm=True,
         dataloader_num_workers=0,
         dataloader_pin_memory=torch.cuda.is_available(),

@@ -26,6 +26,7 @@ from typing import Any
 
 from sdk import DatasetContext, LoadedModel
 from sdk.records import GenerationResults
+from sdk.scoring import bertscore_metrics
 from sdk.textgen import encode_pairs, generate_texts, pair_columns, rouge_scores, uses_chat_template
 
 from .steps import Run
@@ -136,6 +137,7 @@ class GenerationSteps:
             batch_size=int(run.params.get("eval_batch_size", 64)),
         )
         scores = rouge_scores(generated, list(rows[reference]))
+        scores |= bertscore_metrics(generated, list(rows[reference]), run.params)
         return {f"{prefix}_{key}": value for key, value in scores.items()}
 
     def _max_new_tokens(self, run: Run) -> int:
@@ -163,6 +165,7 @@ class GenerationSteps:
             rouge2=final.get("eval_rouge2"),
             rougeL=final.get("eval_rougeL"),
             perplexity=perplexity(final.get("eval_loss")),
+            **{k.removeprefix("eval_"): v for k, v in final.items() if "bertscore" in k},
             baseline_rouge1=baseline.get("baseline_rouge1"),
             baseline_rouge2=baseline.get("baseline_rouge2"),
             baseline_rougeL=baseline.get("baseline_rougeL"),
