@@ -48,7 +48,7 @@ def test_plugins_page_lists_bundles_errors_and_the_graph(app, ui_env):
     broken.mkdir(parents=True)
     (broken / "plugin.yaml").write_text("id: broken\nkind: technique\nname: [unclosed\n")
     app.run()
-    app.switch_page("pages/plugins.py").run()
+    app.switch_page("views/plugins.py").run()
     assert not app.exception
     table = app.dataframe[0].value
     sink = table[table["id"] == "kitchen_sink"].iloc[0]
@@ -64,7 +64,7 @@ def test_runs_page_lists_runs_and_draws_the_comparison(app, ui_env):
     time.sleep(1.1)  # run folders are named by the second
     _fake_run(ui_env["runs"], "second", "kitchen_sink", 16, 0.80)
     app.run()
-    app.switch_page("pages/runs.py").run()
+    app.switch_page("views/runs.py").run()
     assert not app.exception
     table = app.dataframe[0].value
     assert len(table) == 2 and set(table["state"]) == {"completed"}
@@ -78,7 +78,7 @@ def test_runs_page_lists_runs_and_draws_the_comparison(app, ui_env):
 
 def test_runs_page_without_runs_says_so(app):
     app.run()
-    app.switch_page("pages/runs.py").run()
+    app.switch_page("views/runs.py").run()
     assert "No runs" in app.info[0].value
 
 
@@ -87,7 +87,7 @@ def test_playground_without_completed_runs_says_so(app, ui_env):
     run.write_recipe({"name": "unfinished"})
     run.set_status("failed", error="boom")
     app.run()
-    app.switch_page("pages/playground.py").run()
+    app.switch_page("views/playground.py").run()
     assert not app.exception
     assert "No completed runs" in app.info[0].value
 
@@ -95,7 +95,7 @@ def test_playground_without_completed_runs_says_so(app, ui_env):
 def test_upload_saves_a_sanitised_file_and_presets_the_dataset(app, ui_env):
     """The built-in csv bundle reads a local file (path, text_column, label_column params)."""
     app.run()
-    app.switch_page("pages/data.py").run()
+    app.switch_page("views/data.py").run()
     app.session_state["peftlab.defaults_loaded"] = False  # as if the Train page was not seen yet
     app.session_state["peftlab.chosen_ids"] = {}
     data = b"review,stars\ngood film,pos\nbad film,neg\nfine film,pos\n"
@@ -118,7 +118,7 @@ def test_upload_saves_a_sanitised_file_and_presets_the_dataset(app, ui_env):
     }
 
     app.button(key="use-evil-name.csv").click().run()
-    app.switch_page("pages/train.py").run()
+    app.switch_page("views/train.py").run()
     assert app.selectbox(key="choice:dataset").value == "csv"
     assert app.selectbox(key="choice:model").value == "minilm"  # the default recipe fills the rest
     assert app.text_input(key="param:dataset:csv:path").value == str(saved)
@@ -128,7 +128,7 @@ def test_upload_saves_a_sanitised_file_and_presets_the_dataset(app, ui_env):
 
 def test_upload_refuses_a_file_without_a_usable_label(app):
     app.run()
-    app.switch_page("pages/data.py").run()
+    app.switch_page("views/data.py").run()
     app.file_uploader(key="upload").upload(
         "one.jsonl", b'{"text": "a", "label": 1}\n{"text": "b", "label": 1}\n'
     ).run()

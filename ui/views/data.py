@@ -17,7 +17,7 @@ import streamlit as st
 
 from kernel.manifest import Manifest
 from ui import forms
-from ui.pages import _shared
+from ui.views import _shared
 
 SUFFIXES = {"csv": ".csv", "jsonl": ".jsonl", "json": ".jsonl"}
 FILE_PARAMS = ("path", "text_column", "label_column")
@@ -126,7 +126,7 @@ def main() -> None:
     message = st.session_state.pop("peftlab.data_message", None)
     if message:
         st.success(message)
-        st.page_link("pages/train.py", label="Go to Train", icon=":material/arrow_forward:")
+        st.page_link("views/train.py", label="Go to Train", icon=":material/arrow_forward:")
 
 
 def _upload(upload: object, folder: Path, plugins: list[Manifest]) -> None:

@@ -15,7 +15,7 @@ from engine.process import start_run
 from kernel.errors import PeftlabError
 from kernel.runs import RunFolder
 from ui import charts
-from ui.pages import _shared
+from ui.views import _shared
 
 LIVE_STATES = ("pending", "running")
 

@@ -11,7 +11,7 @@ import streamlit as st
 from kernel.recipe import RECIPE_KINDS
 from kernel.runs import RunFolder
 from ui import charts
-from ui.pages import _run_view, _shared
+from ui.views import _run_view, _shared
 
 TABLE_COLUMNS = [
     "run",

@@ -18,7 +18,7 @@ from kernel.manifest import Manifest
 from kernel.params import parse_cli_value
 from kernel.recipe import RECIPE_KINDS, PluginChoice, Recipe, load_recipe, resolve
 from ui import forms
-from ui.pages import _run_view, _shared
+from ui.views import _run_view, _shared
 
 #: the model param that says where weights come from (a hub id or a local folder)
 MODEL_SOURCE_PARAM = "name_or_path"
