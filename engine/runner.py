@@ -16,6 +16,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from engine.effective import record_for_run
 from engine.plugins import load_run_plugins
 from kernel.errors import PeftlabError
 from kernel.procs import ProcessIdentity
@@ -46,6 +47,8 @@ class FolderReporter:
 def execute(run: RunFolder, resume: bool = False) -> dict[str, Any]:
     """Run the trainer plugin for a prepared run folder and return its results."""
     handles = load_run_plugins(run)
+    if is_main_process():
+        record_for_run(run, handles)  # what "0" and "auto" stand for in this run
     resume_from = run.latest_checkpoint() if resume else None
     ctx = RunContext(
         run_dir=run.path,

@@ -10,6 +10,7 @@ from typing import Any
 
 import streamlit as st
 
+from engine import effective
 from engine.process import start_run
 from kernel.config import RECIPES_DIR
 from kernel.errors import PeftlabError
@@ -78,6 +79,7 @@ def main() -> None:
     if source_problem:
         problems.append(f"Model weights: {source_problem}")
     recipe = _recipe(chosen, manifests, results)
+    _effective_values(snapshot, chosen, results)
 
     st.divider()
     _recipe_section(recipe, manifests)
@@ -91,6 +93,25 @@ def main() -> None:
     if active:
         st.subheader("Run")
         _run_view.show_run(active, key="train-run")
+
+
+def _effective_values(
+    snapshot: Any, chosen: dict[str, str], results: dict[str, forms.FormResult]
+) -> None:
+    """What the placeholders on screen (a learning rate of 0, `auto`) will be in the run."""
+    params = {kind: results[kind].params or results[kind].values for kind in RECIPE_KINDS}
+    values = effective.for_choices(snapshot, chosen, params)
+    if values:
+        shown = "; ".join(
+            f"{key} = {effective.describe(_shown_value(params, key), value)}"
+            for key, value in sorted(values.items())
+        )
+        st.caption(f"Effective values: {shown}")
+
+
+def _shown_value(params: dict[str, dict[str, Any]], key: str) -> Any:
+    kind, name = key.split(".", 1)
+    return params[kind].get(name)
 
 
 # plugin choice --------------------------------------------------------------------------------
