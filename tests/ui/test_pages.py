@@ -38,6 +38,10 @@ def _fake_run(runs: Path, name: str, technique: str, rank: int, accuracy: float)
     return run
 
 
+def _by_label(widgets, label: str):
+    return next(w for w in widgets if w.label == label)
+
+
 def test_the_sidebar_says_hot_reload_is_on(app):
     app.run()  # AppTest keeps sidebar elements drawn before page.run() for the first run only
     assert "plugins · hot reload on" in app.sidebar.caption[0].value
@@ -102,8 +106,8 @@ def test_upload_saves_a_sanitised_file_and_presets_the_dataset(app, ui_env):
     app.file_uploader(key="upload").upload("../../etc/evil name.csv", data, "text/csv").run()
     assert not app.exception
     assert "3 rows, 2 columns" in [c.value for c in app.caption]
-    assert app.selectbox(key="text_column").value == "review"
-    assert app.selectbox(key="label_column").value == "stars"
+    assert _by_label(app.selectbox, "Text column").value == "review"
+    assert _by_label(app.selectbox, "Label column").value == "stars"
     app.button(key="save_dataset").click().run()
     folder = ui_env["home"] / "data" / "datasets"
     saved = folder / "evil-name.csv"
@@ -134,3 +138,35 @@ def test_upload_refuses_a_file_without_a_usable_label(app):
     ).run()
     assert any("distinct value" in e.value for e in app.error)
     assert app.button(key="save_dataset").disabled
+
+
+def test_upload_guesses_columns_from_their_content(app):
+    app.run()
+    app.switch_page("views/data.py").run()
+    rows = "\n".join(f"{i},{i % 2},a review that is long enough number {i}" for i in range(30))
+    app.file_uploader(key="upload").upload("ids.csv", f"id,stars,body\n{rows}\n".encode()).run()
+    assert not app.exception
+    assert _by_label(app.selectbox, "Text column").value == "body"  # not the numeric id
+    assert _by_label(app.selectbox, "Label column").value == "stars"  # two values
+    assert not app.warning
+
+
+def test_upload_warns_about_a_free_text_label(app):
+    app.run()
+    app.switch_page("views/data.py").run()
+    rows = "\n".join(f"a short review {i},comment number {i}" for i in range(40))
+    app.file_uploader(key="upload").upload("free.csv", f"text,label\n{rows}\n".encode()).run()
+    assert not app.exception
+    assert any("looks like free text" in w.value for w in app.warning)
+
+
+def test_a_second_upload_is_saved_under_its_own_name(app, ui_env):
+    app.run()
+    app.switch_page("views/data.py").run()
+    data = b"text,label\ngood,1\nbad,0\n"
+    app.file_uploader(key="upload").upload("first.csv", data, "text/csv").run()
+    assert _by_label(app.text_input, "Save as").value == "first"
+    app.file_uploader(key="upload").upload("second.csv", data, "text/csv").run()
+    assert _by_label(app.text_input, "Save as").value == "second"
+    app.button(key="save_dataset").click().run()
+    assert (ui_env["home"] / "data" / "datasets" / "second.csv").is_file()
