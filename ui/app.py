@@ -1,7 +1,9 @@
 """The Streamlit app: `peftlab ui` runs this file (streamlit run ui/app.py).
 
-Each page is a script in ui/views/; they share the kernel through
+Each page is a script in ui/views/ (not pages/: that name would switch on Streamlit's
+own page discovery next to st.navigation); they share the kernel through
 ui/views/_shared.py, which creates it once per process with st.cache_resource.
+The favicon is a file served by the app itself, so nothing is fetched from the net.
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ import streamlit as st
 from ui.views import _shared
 
 HERE = Path(__file__).resolve().parent
+FAVICON = HERE / "assets" / "favicon.png"
 
-st.set_page_config(page_title="peftlab", page_icon=":material/tune:", layout="wide")
+st.set_page_config(page_title="peftlab", page_icon=str(FAVICON), layout="wide")
 
 PAGES = [
     st.Page(

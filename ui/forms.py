@@ -25,7 +25,7 @@ from kernel.params import AUTO, check_value, complete_params, resolve_options
 HELD_KEY = "peftlab.held_values"
 DEFAULTS_KEY = "peftlab.held_defaults"
 _UNSEEN = object()
-SLIDER_MAX_STEPS = 1024  # an int range wider than this gets a number field
+SLIDER_MAX_STEPS = 256  # an int range wider than this gets a number field (a pixel per value)
 RADIO_MAX_OPTIONS = 4
 
 
@@ -111,10 +111,11 @@ def number_bounds(spec: ParamSpec) -> tuple[int | float | None, int | float | No
 
 
 def float_step(spec: ParamSpec) -> float:
-    """A power-of-ten step: a hundredth of the range, or the default's own magnitude."""
+    """A power-of-ten step: at most a hundred steps over the range, or the default's own
+    magnitude (a 0.01-0.5 share moves in 0.01 steps, not 0.001)."""
     low, high = number_bounds(spec)
     if low is not None and high is not None and high > low:
-        return 10.0 ** math.floor(math.log10((high - low) / 100))
+        return 10.0 ** math.ceil(math.log10((high - low) / 100) - 1e-9)
     default = spec.default if isinstance(spec.default, int | float) else 0
     if default:
         return 10.0 ** math.floor(math.log10(abs(default)))

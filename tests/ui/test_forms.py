@@ -27,10 +27,17 @@ def spec(**fields) -> ParamSpec:
         ({"type": "float", "default": 0.1, "min": 0.0, "max": 0.9}, True),
         ({"type": "float", "default": 0.0, "min": 0.0, "max": 1.0}, False),  # default on a bound
         ({"type": "float", "default": 1.0, "min": 0.01, "max": 100}, False),  # off the slider grid
+        ({"type": "int", "default": 16, "min": 1, "max": 1024}, False),  # LoRA alpha: typed
     ],
 )
 def test_bounded_numbers_get_a_slider_when_it_can_hold_their_values(fields, slider):
     assert forms.uses_slider(spec(**fields)) is slider
+
+
+def test_a_share_slider_moves_in_hundredths():
+    fraction = spec(type="float", default=0.1, min=0.01, max=0.5)
+    assert forms.float_step(fraction) == 0.01 and forms.uses_slider(fraction)
+    assert forms.float_step(spec(type="float", default=0.5, min=0.0, max=1.0)) == 0.01
 
 
 def test_numbers_are_cast_to_their_type_and_clamped():

@@ -170,7 +170,7 @@ def _choose_plugins(snapshot: Any, graph: Any) -> dict[str, str] | None:
                 KIND_TITLES[kind],
                 snapshot.ids(kind),
                 key=f"choice:{kind}",
-                format_func=lambda i, fits=fits: i if not fits.get(i) else f"{i}  ⚠ {fits[i][0]}",
+                format_func=lambda i, fits=fits, kind=kind: _choice_label(snapshot, kind, i, fits),
                 help="Choices marked ⚠ do not fit the other choices; the reason follows the mark.",
             )
             if fits.get(value):
@@ -178,6 +178,14 @@ def _choose_plugins(snapshot: Any, graph: Any) -> dict[str, str] | None:
         chosen[kind] = value
         held[kind] = value
     return chosen
+
+
+def _choice_label(snapshot: Any, kind: str, bundle_id: str, fits: dict[str, list[str]]) -> str:
+    """A plugin's name with its id; one that does not fit says why after a mark."""
+    name = snapshot.get(kind, bundle_id).manifest.name
+    label = f"{name} ({bundle_id})" if name and name != bundle_id else bundle_id
+    reasons = fits.get(bundle_id)
+    return f"{label}  ⚠ {'; '.join(reasons)}" if reasons else label
 
 
 def _offer_default_recipe() -> None:
