@@ -107,7 +107,7 @@ def for_run(run: RunFolder) -> dict[str, Any]:
         values = _from_recipe(run)
     results = run.results() or {}
     for field, key in REPORTED.items():
-        if results.get(field) is not None and key in values:
+        if results.get(field) is not None:
             values[key] = results[field]
     return values
 
@@ -153,4 +153,6 @@ def describe(recorded: Any, effective: Any) -> str:
         return f"{shown} (default)"
     if isinstance(recorded, list):
         recorded = ", ".join(str(v) for v in recorded) or AUTO
+    elif isinstance(recorded, float):
+        recorded = f"{recorded:g}"
     return f"{shown} (from {recorded})"

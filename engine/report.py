@@ -476,7 +476,9 @@ def run_settings(run: RunFolder) -> dict[str, Any]:
         for name, value in (entry.get("params") or {}).items():
             flat[f"{kind}.{name}"] = value
     for key, value in resolved.items():
-        flat[key] = effective.describe(flat.get(key), value)
+        recorded = flat.get(key)
+        if recorded != value:  # a placeholder, or a recorded value the trainer changed
+            flat[key] = effective.describe(recorded, value)
     return flat
 
 

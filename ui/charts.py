@@ -90,6 +90,7 @@ def accuracy_vs_trainable(rows: Sequence[Mapping[str, Any]]) -> go.Figure:
                 mode="markers+text",
                 text=[str(row.get("technique") or row["run"])],
                 textposition="top center",
+                cliponaxis=False,  # a label near the plot's edge is drawn whole
                 marker={"size": 14, "color": PALETTE[index % len(PALETTE)]},
                 name=str(row["run"]),
                 hovertext=[
@@ -99,8 +100,13 @@ def accuracy_vs_trainable(rows: Sequence[Mapping[str, Any]]) -> go.Figure:
                 hoverinfo="text",
             )
         )
-    _layout(fig, "Accuracy against trainable parameters", "trainable parameters (%)", "accuracy")
-    fig.update_layout(showlegend=False)  # each point is labelled with its technique
+    _layout(
+        fig,
+        "Accuracy against trainable parameters",
+        "trainable parameters (% of all, log scale)",
+        "validation accuracy",
+    )
+    fig.update_layout(showlegend=False, margin={"l": 70, "r": 40, "t": 60, "b": 60})
     fig.update_xaxes(type="log")
     fig.update_yaxes(range=[0, 1.05])
     return fig

@@ -9,13 +9,15 @@ from pathlib import Path
 from kernel.runs import RunFolder
 
 
-def _fake_run(runs: Path, name: str, technique: str, rank: int, accuracy: float) -> RunFolder:
+def _fake_run(
+    runs: Path, name: str, technique: str, rank: int, accuracy: float, dataset: str = "toy_data"
+) -> RunFolder:
     """A finished run folder as the trainer leaves it, without training anything."""
     run = RunFolder.create(runs, name)
     run.write_recipe(
         {
             "name": name,
-            "dataset": {"id": "toy_data", "params": {"rows": 10}},
+            "dataset": {"id": dataset, "params": {"rows": 10}},
             "model": {"id": "toy_model", "params": {"name_or_path": ""}},
             "technique": {"id": technique, "params": {"rank": rank}},
             "trainer": {"id": "instant", "params": {"steps": 3}},

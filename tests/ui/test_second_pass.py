@@ -58,7 +58,7 @@ def test_a_plugin_folder_created_after_the_start_shows_on_the_train_page(app, ui
 
 def test_the_form_shows_the_effective_learning_rate_and_targets(train_page):
     captions = " ".join(c.value for c in train_page.caption)
-    assert "trainer.learning_rate = 0.25 (from 0.0)" in captions  # the technique's rate
+    assert "trainer.learning_rate = 0.25 (from 0)" in captions  # the technique's rate
     assert "technique.targets = q, v (from auto)" in captions  # the model's default targets
     train_page.number_input(key="param:trainer:instant:learning_rate").set_value(0.5).run()
     assert "trainer.learning_rate" not in " ".join(c.value for c in train_page.caption)
