@@ -78,7 +78,7 @@ def test_runs_page_lists_runs_and_draws_the_comparison(app, ui_env):
     assert len(app.multiselect(key="compare_runs").value) == 2
     charts = app.get("plotly_chart")
     assert len(charts) >= 5  # accuracy vs trainable %, loss, time, memory, the one-run loss
-    diff = app.dataframe[1].value
+    diff = app.table[0].value
     assert list(diff.index) == ["technique.rank"]
 
 

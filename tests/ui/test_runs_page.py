@@ -93,7 +93,7 @@ def test_the_diff_shows_effective_learning_rates(app, ui_env):
     for run, rate in ((first, 0.002), (second, 0.03)):
         run.write_results({**run.results(), "learning_rate": rate})
     at = _runs_page(app)
-    diff = at.dataframe[1].value
+    diff = at.table[0].value
     assert "trainer.learning_rate" in diff.index
     assert sorted(diff.loc["trainer.learning_rate"]) == ["0.002 (default)", "0.03 (default)"]
     table = at.dataframe[0].value

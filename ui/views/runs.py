@@ -237,8 +237,8 @@ def _diff(rows: list[dict[str, Any]], labels: dict[str, str]) -> None:
     elif not diff:
         st.caption("The selected runs have identical settings.")
     else:
-        frame = pd.DataFrame.from_dict(diff, orient="index", columns=list(settings))
-        st.dataframe(frame, width="stretch", key="cmp-diff")
+        # a table, not a data grid: a few rows, read whole, and searchable text in the page
+        st.table(pd.DataFrame.from_dict(diff, orient="index", columns=list(settings)))
 
 
 main()
