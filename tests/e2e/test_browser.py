@@ -289,9 +289,12 @@ def _walk_through(page, workspace: dict[str, Path]) -> None:
     page.goto(f"{workspace['url']}/runs")
     nav = page.get_by_test_id("stSidebarNav")
     nav.get_by_role("link", name="Train", exact=True).wait_for()
-    links = [t.strip() for t in nav.get_by_role("link").all_inner_texts()]
+    # each link reads "<icon name>\n<title>"; module names (run view, shared, app) must not appear
+    links = [t.strip().splitlines()[-1] for t in nav.get_by_role("link").all_inner_texts()]
     assert links == ["Train", "Runs & compare", "Playground", "Datasets", "Plugins"], links
     page.get_by_role("heading", name="Runs & compare", level=1).wait_for()
+    icon = page.locator("link[rel~='icon']").first.get_attribute("href") or ""
+    assert not icon.startswith(("http:", "https:", "//")), icon  # served by the app: offline
 
     # Create the plugins folder and drop a bundle in: it appears without a restart.
     open_page(page, "Train")
@@ -344,7 +347,7 @@ def _walk_through(page, workspace: dict[str, Path]) -> None:
     page.get_by_role("heading", name="Runs & compare", level=1).wait_for()
     ids = wait_for_runs(runs, 2)
     open_page(page, "Runs & compare")
-    diff = page.get_by_test_id("stTable")
+    diff = page.get_by_test_id("stTable").first  # the compare diff; a run's settings follow
     sync_api.expect(diff).to_contain_text("trainer.learning_rate")
     sync_api.expect(diff).to_contain_text("0.002 (from 0)")  # LoRA's recommended rate
     sync_api.expect(diff).to_contain_text("5e-05 (from 0)")  # full fine-tuning's

@@ -144,3 +144,22 @@ def test_ui_command_is_registered():
     result = CliRunner().invoke(cli, ["ui", "--help"])
     assert result.exit_code == 0
     assert "--port" in result.output and "--host" in result.output
+
+
+def test_a_single_logged_loss_is_visible_and_series_have_their_own_colours():
+    curves = charts.loss_curves({"r1": [{"step": 2, "loss": 0.7}, {"step": 2, "eval_loss": 0.6}]})
+    train, validation = curves.data
+    assert "markers" in train.mode and "markers" in validation.mode
+    assert train.line.color != validation.line.color
+    assert validation.line.dash == "dash" and train.marker.symbol != validation.marker.symbol
+
+
+def test_run_logs_lose_colour_codes_and_the_kernels_warning():
+    from ui.views._run_view import clean_log
+
+    raw = (
+        "Failed to load CPU gemm_4bit_forward from kernels-community: No module named 'kernels'\n"
+        "\x1b[32mINFO\x1b[0m step 1\n"
+        "progress 10%\rprogress 100%\n"
+    )
+    assert clean_log(raw) == "INFO step 1\nprogress 100%"

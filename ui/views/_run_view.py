@@ -159,11 +159,11 @@ def clean_log(text: str) -> str:
     """A log as plain text: colour codes removed, known noise dropped, carriage-return
     progress redraws reduced to their last state."""
     kept = []
-    for line in ANSI_RE.sub("", text).splitlines():
+    for line in ANSI_RE.sub("", text).split("\n"):  # not splitlines: it splits at \r too
         line = line.rsplit("\r", 1)[-1]
         if not line.lstrip().startswith(NOISE_STARTS):
             kept.append(line)
-    return "\n".join(kept)
+    return "\n".join(kept).rstrip("\n")
 
 
 def _tail(path: Path, lines: int = 60) -> str:
