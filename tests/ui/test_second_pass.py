@@ -133,3 +133,21 @@ def test_several_values_of_one_param_start_as_a_comparison(train_page, ui_env):
     )
     assert ranks == [4, 32]
     assert [_state(r) for r in runs].count("queued") >= 1  # one at a time
+
+
+def test_a_loaded_recipe_keeps_its_description(train_page):
+    at = train_page
+    from kernel.config import RECIPES_DIR
+
+    at.selectbox(key="recipe_pick").set_value(str(RECIPES_DIR / "default.yaml")).run()
+    at.button(key="load_recipe").click().run()
+    assert not at.exception
+    recipe = yaml.safe_load(at.code[0].value)
+    assert recipe["description"].startswith("The embedded default")
+
+
+def test_choosers_show_plugin_names_with_every_reason(train_page):
+    at = train_page
+    box = at.selectbox(key="choice:technique")
+    assert box.format_func("kitchen_sink") == "Kitchen sink (kitchen_sink)"
+    assert box.format_func("lora").startswith("LoRA (lora)  ⚠ ")
