@@ -104,14 +104,21 @@ def sidebar_status() -> None:
         st.sidebar.caption(f"{ok} plugins · rescanned on every click ({holder.watch_problem})")
     if broken:
         st.sidebar.caption(f":red[{broken} plugin(s) with problems: see Plugins]")
-    with st.sidebar:
-        _watch()
+    from engine import queue
+
+    folder = runs_dir()
+    start_queued()
+    # Tick once a second only while runs train or wait: a ticking fragment sends the
+    # page's widget values, and widgets still being drawn would send their minimums.
+    if queue.active_runs(folder) or queue.queued(folder):
+        with st.sidebar:
+            _watch()
 
 
 @st.fragment(run_every=1.0)
 def _watch() -> None:
-    """Once a second: start the next queued run when none trains, show the queue, and
-    rerun the page when the plugins changed (a plugin edit needs no click)."""
+    """Once a second while runs train or wait: start the next queued run when none trains,
+    show the queue, and rerun the page when the plugins changed."""
     from engine import queue
 
     folder = runs_dir()

@@ -124,15 +124,18 @@ def _table(rows: list[dict[str, Any]]) -> None:
         frame,
         hide_index=True,
         width="stretch",
+        # the id is the name until a run is renamed: it is kept in the data, not shown twice
+        column_order=[c for c in TABLE_COLUMNS if c != "run"],
         column_config={
             "name": st.column_config.TextColumn("name", width="medium"),
+            "state": st.column_config.TextColumn("state", width="small"),
+            "model": st.column_config.TextColumn("model", width="small"),
             "learning_rate": st.column_config.NumberColumn("learning rate", format="%g"),
             "accuracy": st.column_config.NumberColumn(format="%.3f"),
             "f1_macro": st.column_config.NumberColumn("F1 (macro)", format="%.3f"),
             "trainable_percent": st.column_config.NumberColumn("trainable %", format="%.3g"),
-            "train_runtime_s": st.column_config.NumberColumn("train time (s)", format="%.1f"),
-            "peak_memory_mb": st.column_config.NumberColumn("peak memory (MB)", format="%.0f"),
-            "run": st.column_config.TextColumn("run id", width="small"),
+            "train_runtime_s": st.column_config.NumberColumn("time (s)", format="%.1f"),
+            "peak_memory_mb": st.column_config.NumberColumn("memory (MB)", format="%.0f"),
         },
     )
 

@@ -52,7 +52,10 @@ def main() -> None:
         st.error("These plugins do not work together:\n" + "\n".join(f"- {r}" for r in reasons))
 
     results: dict[str, forms.FormResult] = {}
-    tabs = st.tabs([f"{KIND_TITLES[k]}: {chosen[k]}" for k in FORM_ORDER])
+    # a tab click reruns, so it shows plugins changed on disk since the last click
+    tabs = st.tabs(
+        [f"{KIND_TITLES[k]}: {chosen[k]}" for k in FORM_ORDER], key="form-tabs", on_change="rerun"
+    )
     for tab, kind in zip(tabs, FORM_ORDER, strict=True):
         with tab:
             manifest = manifests[kind]
