@@ -160,11 +160,7 @@ def _problem_key(location: BundleLocation) -> Key | None:
         data = yaml.safe_load((location.path / MANIFEST_FILE).read_text(encoding="utf-8"))
     except Exception:
         return None
-    if (
-        isinstance(data, dict)
-        and isinstance(data.get("kind"), str)
-        and isinstance(data.get("id"), str)
-    ):
+    if isinstance(data, dict) and isinstance(data.get("kind"), str) and isinstance(data.get("id"), str):
         return (data["kind"], data["id"])
     return None
 
@@ -242,9 +238,7 @@ class Registry:
             snap = self._publish(problems)
             if old is not None:
                 self._retire(old)
-            return Change(
-                "reloaded" if old else "added", path, bundle.key, generation=snap.generation
-            )
+            return Change("reloaded" if old else "added", path, bundle.key, generation=snap.generation)
 
     def remove_folder(self, path: Path) -> Change:
         with self._lock:
@@ -326,3 +320,4 @@ def _row(bundle: Bundle, status: str, problem: BundleProblem | None) -> dict[str
         "status": status,
         "error": str(problem.error) if problem else "",
     }
+

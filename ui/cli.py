@@ -32,9 +32,7 @@ COMMAND_MODULES = ("plugins", "train", "runs", "compare", "export", "app", "auth
 )
 @click.version_option(package_name="peftlab", prog_name="peftlab")
 @click.pass_context
-def cli(
-    ctx: click.Context, plugins_dir: tuple[Path, ...], no_entry_points: bool, runs_dir: Path | None
-) -> None:
+def cli(ctx: click.Context, plugins_dir: tuple[Path, ...], no_entry_points: bool, runs_dir: Path | None) -> None:
     """peftlab: parameter-efficient fine-tuning, technique by technique, side by side."""
     ctx.obj = CliState(list(plugins_dir), not no_entry_points, runs_dir)
 
