@@ -32,7 +32,6 @@ from pathlib import Path
 from typing import Any
 
 from engine.inference import Classifier, Prediction, load_classifier
-from engine.plugins import load_plugin
 from engine.rebuild import load_base, quiet_loading, run_info
 from kernel.errors import PeftlabError
 from kernel.runs import RunFolder
@@ -97,25 +96,11 @@ def logits(classifier: Classifier, texts: Sequence[str]) -> Any:
 
 def validation_texts(run: RunFolder, count: int = 8) -> list[str]:
     """The first `count` texts of the run's validation split; fixed sentences if it will not load."""
+    from engine.examine import validation_split
 
-    from sdk.context import DatasetContext
-
-    record = run.recipe()
     try:
-        handle = load_plugin("dataset", record["dataset"], run.path)
-        section = handle.manifest.get("dataset") or {}
-        splits = handle.instance.load(
-            DatasetContext(
-                params=dict(handle.params),
-                bundle_dir=Path(handle.bundle_dir),
-                task=section.get("task", "sequence-classification"),
-                label_names=list(section.get("label_names") or []),
-                text_fields=list(section.get("text_fields") or ["text"]),
-                label_field=section.get("label_field", "label"),
-                seed=int(((record.get("trainer") or {}).get("params") or {}).get("seed", 42)),
-            )
-        )
-        texts = [str(t) for t in splits.validation["text"][:count]]
+        validation, _section = validation_split(run)
+        texts = [str(t) for t in validation["text"][:count]]
     except Exception:  # noqa: BLE001 - the check still runs, on fixed sentences
         texts = []
     return texts or list(PROBE_TEXTS)

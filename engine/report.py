@@ -551,3 +551,37 @@ def write_report(
     }
     atomic_write_text(out_dir / "compare.json", json.dumps(index, indent=2) + "\n")
     return ReportFiles(out_dir, md_path, csv_path, plots)
+
+
+# settings diff ------------------------------------------------------------------------------
+
+
+def run_settings(run: RunFolder) -> dict[str, Any]:
+    """kind -> plugin id, kind version, and kind.param -> value (effective where resolved)."""
+    from engine import effective
+
+    record = run.recipe()
+    resolved = effective.for_run(run)
+    flat: dict[str, Any] = {}
+    for kind in ("dataset", "model", "technique", "trainer"):
+        entry = record.get(kind) or {}
+        flat[kind] = entry.get("id")
+        flat[f"{kind} version"] = entry.get("version")
+        for name, value in (entry.get("params") or {}).items():
+            flat[f"{kind}.{name}"] = value
+    for key, value in resolved.items():
+        recorded = flat.get(key)
+        if recorded != value:  # a placeholder, or a recorded value the trainer changed
+            flat[key] = effective.describe(recorded, value)
+    return flat
+
+
+def settings_diff(settings: dict[str, dict[str, Any]]) -> dict[str, list[str]]:
+    """setting -> one cell per run, for the settings whose values differ between the runs."""
+    keys = sorted({k for flat in settings.values() for k in flat})
+    rows: dict[str, list[str]] = {}
+    for key in keys:
+        values = [settings[name].get(key, "—") for name in settings]
+        if len({repr(v) for v in values}) > 1:
+            rows[key] = [", ".join(map(str, v)) if isinstance(v, list) else str(v) for v in values]
+    return rows

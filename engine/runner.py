@@ -9,6 +9,7 @@ torchrun every rank runs this; only rank 0 writes the run's files.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 import time
@@ -16,11 +17,27 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from engine.effective import record_for_run
 from engine.plugins import load_run_plugins
 from kernel.errors import PeftlabError
 from kernel.procs import ProcessIdentity
 from kernel.runs import RunFolder
 from sdk.context import RunContext
+
+#: (logger, message start) of warnings that say nothing about a run; they opened every log
+KNOWN_NOISE = (
+    # bitsandbytes on an AVX512-BF16 CPU without the optional `kernels` package: it falls
+    # back to its own 4-bit kernel, which works; logged on import, whatever the technique
+    ("bitsandbytes.backends.cpu.ops", "Failed to load CPU gemm_4bit_forward"),
+)
+
+
+def quiet_known_noise() -> None:
+    """Keep the warnings in KNOWN_NOISE out of the run's log."""
+    for name, start in KNOWN_NOISE:
+        logging.getLogger(name).addFilter(
+            lambda record, start=start: not str(record.msg).startswith(start)
+        )
 
 
 def is_main_process() -> bool:
@@ -46,6 +63,8 @@ class FolderReporter:
 def execute(run: RunFolder, resume: bool = False) -> dict[str, Any]:
     """Run the trainer plugin for a prepared run folder and return its results."""
     handles = load_run_plugins(run)
+    if is_main_process():
+        record_for_run(run, handles)  # what "0" and "auto" stand for in this run
     resume_from = run.latest_checkpoint() if resume else None
     ctx = RunContext(
         run_dir=run.path,
@@ -62,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
     args = parser.parse_args(argv)
+    quiet_known_noise()
     run = RunFolder(args.run_dir)
     main_process = is_main_process()
     if main_process:

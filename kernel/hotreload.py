@@ -8,6 +8,11 @@ worker thread takes folders whose timer ran out and calls the registry
 (`update_folder` or `remove_folder`), then `Kernel.apply_change`, which tells
 the subscribers. The registry validates and imports the new version before it
 swaps it in; a failed reload keeps the last good version and records the error.
+
+A plugin folder that does not exist yet (a new user's `$PEFTLAB_HOME/plugins`)
+is watched through its nearest existing parent: when a folder appears or goes
+there, the worker re-checks the plugin folders (`refresh`), so a folder created
+while the app runs is watched from then on and its bundles are added.
 """
 
 from __future__ import annotations
@@ -115,6 +120,29 @@ class _Handler(FileSystemEventHandler):
             log.exception("hot reload could not handle %r", event)
 
 
+class _ParentHandler(FileSystemEventHandler):
+    """Watches the nearest existing parent of a missing plugin folder for folders coming
+    and going; any such change asks the worker to re-check the plugin folders."""
+
+    def __init__(self, reloader: HotReloader) -> None:
+        self.reloader = reloader
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        if event.is_directory:
+            self.reloader.request_refresh()
+
+
+def nearest_existing(folder: Path) -> Path | None:
+    """The folder itself or its closest ancestor that exists as a folder."""
+    for candidate in (folder, *folder.parents):
+        try:
+            if candidate.is_dir():
+                return candidate
+        except OSError:
+            continue
+    return None
+
+
 def _text(path: bytes | str) -> str:
     return path.decode() if isinstance(path, bytes) else path
 
@@ -131,6 +159,10 @@ class HotReloader:
         self._stopping = False
         self._roots: frozenset[Path] = frozenset()  # every existing plugin folder
         self._watches: dict[Path, ObservedWatch] = {}  # the outermost ones, watched recursively
+        self._parents: dict[Path, ObservedWatch] = {}  # parents of missing plugin folders
+        self._refresh_wanted = False
+        self._refresh_lock = threading.Lock()
+        self._parent_handler = _ParentHandler(self)
         self._observer: BaseObserver | None = None
         self._worker: threading.Thread | None = None
         self._handler = _Handler(self)
@@ -163,6 +195,7 @@ class HotReloader:
             self._worker.join(timeout)
         self._worker = None
         self._watches.clear()
+        self._parents.clear()
         self._roots = frozenset()
 
     def __enter__(self) -> HotReloader:
@@ -187,9 +220,15 @@ class HotReloader:
         of a folder that vanished are queued too (removed). At start, the kernel's
         own discovery has already read what is there.
         """
-        observer = self._observer
-        if observer is None:
-            return []
+        with self._refresh_lock:  # the worker and a caller's loop may both refresh
+            observer = self._observer
+            if observer is None:
+                return []
+            self._refresh_roots(observer, initial)
+            self._watch_parents(observer)
+            return self.roots
+
+    def _refresh_roots(self, observer: BaseObserver, initial: bool) -> None:
         wanted = self._existing_roots()
         vanished = [r for r in self._roots if r not in wanted]
         self._roots = frozenset(wanted)
@@ -213,7 +252,43 @@ class HotReloader:
                 continue
             if not initial:
                 self.queue(*bundles_below(root, 0))
-        return self.roots
+
+    def _watch_parents(self, observer: BaseObserver) -> None:
+        """Watch the nearest existing parent of every plugin folder that does not exist."""
+        needed: set[Path] = set()
+        for folder, _origin, _priority in self.kernel.config.folder_sources():
+            folder = Path(folder).expanduser().absolute()
+            if folder.resolve() in self._roots:
+                continue
+            parent = nearest_existing(folder)
+            if parent is not None:
+                needed.add(parent.resolve())
+        for parent in [p for p in self._parents if p not in needed]:
+            try:
+                observer.unschedule(self._parents.pop(parent))
+            except (KeyError, OSError):  # gone with its folder
+                pass
+        for parent in sorted(needed - set(self._parents)):
+            try:
+                self._parents[parent] = observer.schedule(
+                    self._parent_handler, str(parent), recursive=False
+                )
+            except OSError as exc:
+                log.warning("cannot watch %s for new plugin folders: %s", parent, exc)
+        # A folder may have appeared between the existence checks and the new watches.
+        if any(r not in self._roots for r in self._existing_roots()):
+            self.request_refresh()
+
+    def request_refresh(self) -> None:
+        """Ask the worker thread to re-check the plugin folders (from any thread)."""
+        with self._cond:
+            self._refresh_wanted = True
+            self._cond.notify_all()
+
+    @property
+    def parent_watches(self) -> list[Path]:
+        """Folders watched because a plugin folder below them does not exist yet."""
+        return sorted(self._parents)
 
     def _existing_roots(self) -> set[Path]:
         roots: set[Path] = set()
@@ -233,8 +308,9 @@ class HotReloader:
         if root is None:
             return
         if path == root:
-            if gone:  # the plugin folder itself went away
+            if gone:  # the plugin folder itself went away: watch its parent from now on
                 self.queue(*self._known_below(root))
+                self.request_refresh()
             return
         known = self._known_folders()
         folders = []
@@ -282,7 +358,9 @@ class HotReloader:
     def wait_idle(self, timeout: float = 5.0) -> bool:
         """Block until no folder waits for its timer and no reload is running."""
         with self._cond:
-            return self._cond.wait_for(lambda: not self._due and not self._busy, timeout)
+            return self._cond.wait_for(
+                lambda: not self._due and not self._busy and not self._refresh_wanted, timeout
+            )
 
     def _run(self) -> None:
         while True:
@@ -290,6 +368,10 @@ class HotReloader:
                 while True:
                     if self._stopping:
                         return
+                    refresh, self._refresh_wanted = self._refresh_wanted, False
+                    if refresh:
+                        self._busy = True
+                        break
                     now = time.monotonic()
                     ready = [f for f, due in self._due.items() if due <= now]
                     if ready:
@@ -298,13 +380,25 @@ class HotReloader:
                         self._busy = True
                         break
                     self._cond.wait(min(self._due.values()) - now if self._due else None)
-            # Removals first, so a bundle moved to a new folder is never registered twice.
-            ready.sort(key=lambda f: ((f / MANIFEST_FILE).is_file(), str(f)))
-            for folder in ready:
-                self._reload(folder)
+            if refresh:  # outside the lock: refresh queues the bundles it finds
+                self._safe_refresh()
+            else:
+                self._reload_all(ready)
             with self._cond:
                 self._busy = False
                 self._cond.notify_all()
+
+    def _reload_all(self, ready: list[Path]) -> None:
+        # Removals first, so a bundle moved to a new folder is never registered twice.
+        ready.sort(key=lambda f: ((f / MANIFEST_FILE).is_file(), str(f)))
+        for folder in ready:
+            self._reload(folder)
+
+    def _safe_refresh(self) -> None:
+        try:
+            self.refresh()
+        except Exception:  # the worker must keep running
+            log.exception("hot reload could not re-check the plugin folders")
 
     def _reload(self, folder: Path) -> None:
         registry = self.kernel.registry

@@ -46,32 +46,30 @@ def _layout(fig: go.Figure, title: str, x: str, y: str) -> go.Figure:
 def loss_curves(
     runs: Mapping[str, Sequence[Mapping[str, Any]]], *, log_y: bool = False
 ) -> go.Figure:
-    """Training loss (lines) and validation loss (dashed, markers) per run against step."""
+    """Training loss (solid, dots) and validation loss (dashed, diamonds) per run against
+    step; every series has its own colour, and markers keep a single logged point visible."""
     fig = go.Figure()
     for index, (name, rows) in enumerate(runs.items()):
-        colour = PALETTE[index % len(PALETTE)]
         train = [(r["step"], r["loss"]) for r in rows if _num(r.get("loss")) and "step" in r]
         evals = [
             (r["step"], r["eval_loss"]) for r in rows if _num(r.get("eval_loss")) and "step" in r
         ]
-        if train:
+        series = (
+            (train, "train", {"dash": "solid"}, "circle"),
+            (evals, "validation", {"dash": "dash"}, "diamond"),
+        )
+        for offset, (points, what, line, symbol) in enumerate(series):
+            if not points:
+                continue
+            colour = PALETTE[(2 * index + offset) % len(PALETTE)]
             fig.add_trace(
                 go.Scatter(
-                    x=[s for s, _ in train],
-                    y=[v for _, v in train],
-                    mode="lines",
-                    name=f"{name} train",
-                    line={"color": colour},
-                )
-            )
-        if evals:
-            fig.add_trace(
-                go.Scatter(
-                    x=[s for s, _ in evals],
-                    y=[v for _, v in evals],
+                    x=[s for s, _ in points],
+                    y=[v for _, v in points],
                     mode="lines+markers",
-                    name=f"{name} validation",
-                    line={"color": colour, "dash": "dash"},
+                    name=f"{name} {what}",
+                    line={"color": colour, **line},
+                    marker={"symbol": symbol, "size": 7 if what == "train" else 9},
                 )
             )
     _layout(fig, "Loss", "step", "loss")
@@ -92,6 +90,7 @@ def accuracy_vs_trainable(rows: Sequence[Mapping[str, Any]]) -> go.Figure:
                 mode="markers+text",
                 text=[str(row.get("technique") or row["run"])],
                 textposition="top center",
+                cliponaxis=False,  # a label near the plot's edge is drawn whole
                 marker={"size": 14, "color": PALETTE[index % len(PALETTE)]},
                 name=str(row["run"]),
                 hovertext=[
@@ -114,8 +113,13 @@ def accuracy_vs_trainable(rows: Sequence[Mapping[str, Any]]) -> go.Figure:
                 hoverinfo="skip",
             )
         )
-    _layout(fig, "Accuracy against trainable parameters", "trainable parameters (%)", "accuracy")
-    fig.update_layout(showlegend=False)  # each point is labelled with its technique
+    _layout(
+        fig,
+        "Accuracy against trainable parameters",
+        "trainable parameters (% of all, log scale)",
+        "validation accuracy",
+    )
+    fig.update_layout(showlegend=False, margin={"l": 70, "r": 40, "t": 60, "b": 60})
     fig.update_xaxes(type="log")
     fig.update_yaxes(range=[0, 1.05])
     return fig
@@ -252,3 +256,23 @@ def capability_network(graph_json: Mapping[str, Any]) -> go.Figure:
 
 def _num(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def confusion_matrix(matrix: Sequence[Sequence[int]], labels: Sequence[str]) -> go.Figure:
+    """Counts of (true label, predicted label), true labels as rows, the count in each cell."""
+    names = [str(label) for label in labels]
+    fig = go.Figure(
+        go.Heatmap(
+            z=[list(row) for row in matrix],
+            x=names,
+            y=names,
+            text=[[str(v) for v in row] for row in matrix],
+            texttemplate="%{text}",
+            colorscale="Blues",
+            showscale=False,
+            hovertemplate="true %{y}, predicted %{x}: %{z}<extra></extra>",
+        )
+    )
+    _layout(fig, "Confusion matrix", "predicted", "true")
+    fig.update_yaxes(autorange="reversed")
+    return fig

@@ -23,7 +23,9 @@ from kernel.manifest import Manifest, ParamSpec
 from kernel.params import AUTO, check_value, complete_params, resolve_options
 
 HELD_KEY = "peftlab.held_values"
-SLIDER_MAX_STEPS = 1024  # an int range wider than this gets a number field
+DEFAULTS_KEY = "peftlab.held_defaults"
+_UNSEEN = object()
+SLIDER_MAX_STEPS = 256  # an int range wider than this gets a number field (a pixel per value)
 RADIO_MAX_OPTIONS = 4
 
 
@@ -55,16 +57,36 @@ def held_values(kind: str, bundle_id: str) -> dict[str, Any]:
     return store.setdefault(f"{kind}/{bundle_id}", {})
 
 
+def held_defaults(kind: str, bundle_id: str) -> dict[str, Any]:
+    """The manifest default each param had when its value was last shown: a value still
+    equal to it was never touched, so it follows the default when a reload changes it."""
+    store = st.session_state.setdefault(DEFAULTS_KEY, {})
+    return store.setdefault(f"{kind}/{bundle_id}", {})
+
+
+def untouched(raw: Any, seen_default: Any) -> bool:
+    """Whether a shown value is the default it was shown with (numbers compared as numbers)."""
+    if seen_default is _UNSEEN:
+        return False
+    expected = _to_widget_value(seen_default)
+    if isinstance(raw, int | float) and isinstance(expected, int | float):
+        return not isinstance(raw, bool) and float(raw) == float(expected)
+    return raw == expected
+
+
 def set_values(kind: str, bundle_id: str, values: dict[str, Any], *, replace: bool = False) -> None:
     """Preset params (a loaded recipe, an uploaded file). Call before the widgets are drawn,
     e.g. from a button's on_click callback; the next render shows these values."""
     held = held_values(kind, bundle_id)
+    defaults = held_defaults(kind, bundle_id)
     if replace:
         for name in list(held):
             st.session_state.pop(widget_key(kind, bundle_id, name), None)
         held.clear()
+        defaults.clear()
     for name, value in values.items():
         held[name] = _to_widget_value(value)
+        defaults.pop(name, None)  # chosen, not a default: it stays when the default changes
         st.session_state.pop(widget_key(kind, bundle_id, name), None)
 
 
@@ -89,10 +111,11 @@ def number_bounds(spec: ParamSpec) -> tuple[int | float | None, int | float | No
 
 
 def float_step(spec: ParamSpec) -> float:
-    """A power-of-ten step: a hundredth of the range, or the default's own magnitude."""
+    """A power-of-ten step: at most a hundred steps over the range, or the default's own
+    magnitude (a 0.01-0.5 share moves in 0.01 steps, not 0.001)."""
     low, high = number_bounds(spec)
     if low is not None and high is not None and high > low:
-        return 10.0 ** math.floor(math.log10((high - low) / 100))
+        return 10.0 ** math.ceil(math.log10((high - low) / 100) - 1e-9)
     default = spec.default if isinstance(spec.default, int | float) else 0
     if default:
         return 10.0 ** math.floor(math.log10(abs(default)))
@@ -215,9 +238,14 @@ def render_params(
 
     # What each widget will show, before any is drawn: depends_on needs the others' values.
     current: dict[str, Any] = {}
+    defaults = held_defaults(kind, bundle_id)
     for name, spec in specs.items():
         key = widget_key(kind, bundle_id, name)
         raw = st.session_state.get(key, held.get(name, _to_widget_value(spec.default)))
+        seen = defaults.get(name, _UNSEEN)
+        if seen != spec.default and untouched(raw, seen):  # a reload changed an untouched default
+            raw = _to_widget_value(spec.default)
+        defaults[name] = spec.default
         options[name] = widget_options(spec, model, raw)
         value = normalise(spec, raw, options[name])
         if spec.type in ("int", "float") and _moved(raw, value):

@@ -1,15 +1,22 @@
 """The app in a real browser: `peftlab ui` in a subprocess, driven with Playwright + Chromium.
 
-Uploads a tiny CSV, trains a 2-layer BERT (built from a config in tmp, with the
-embedded MiniLM tokenizer) with two techniques for a few steps, and visits every
-page. With PEFTLAB_SCREENSHOTS=1 the screenshots go to docs/images/ui-<page>.png
-(the ones docs/ui.md shows); otherwise to the test's tmp folder.
+A first-time user's walk: a fresh PEFTLAB_HOME without a plugins folder; the
+first request after the start is a deep link; the plugins folder is created and
+a bundle dropped in while the app runs; a tiny CSV is uploaded; a 2-layer BERT
+(built from a config in tmp, with the embedded MiniLM tokenizer) trains with two
+techniques for a few steps as one queued comparison; the compare view shows the
+learning rates they used; one adapter is exported and downloaded, one run
+deleted; every page is visited. With PEFTLAB_SCREENSHOTS=1 the screenshots go to
+docs/images/ui-<page>.png (the ones docs/ui.md shows); otherwise to the test's
+tmp folder.
 
     PEFTLAB_SCREENSHOTS=1 python -m pytest -m browser tests/e2e/test_browser.py -q
 """
 
 from __future__ import annotations
 
+import io
+import json
 import os
 import re
 import shutil
@@ -18,6 +25,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -135,6 +143,7 @@ def server(workspace: dict[str, Path]) -> Iterator[str]:
             log.close()
             pytest.fail("peftlab ui did not start:\n" + (tmp / "server.log").read_text())
         time.sleep(0.5)
+    workspace["url"] = url  # type: ignore[assignment]
     yield url
     os.killpg(process.pid, 15)
     try:
@@ -148,11 +157,9 @@ def server(workspace: dict[str, Path]) -> Iterator[str]:
 def page(server: str):
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
         page.set_default_timeout(30_000)
-        page.goto(server)
-        page.wait_for_selector('[data-testid="stSelectbox"]')
-        yield page
+        yield page  # the test opens its first address itself: a deep link
         browser.close()
 
 
@@ -172,7 +179,9 @@ def settle(page, ms: int = 400) -> None:
 def select(page, label: str, option: str) -> None:
     """Pick an option of a selectbox; retried, since a rerun can close a dropdown just opened."""
     box = page.get_by_role("combobox", name=label, exact=True)
-    choice = page.get_by_role("option").filter(has_text=re.compile(rf"^{re.escape(option)}(\s|$)"))
+    # an option reads "Name (id)", or the id alone, plus a reason when it does not fit
+    pattern = rf"(^|\(){re.escape(option)}(\)|\s|$)"
+    choice = page.get_by_role("option").filter(has_text=re.compile(pattern))
     for _ in range(5):
         settle(page)
         box.click()
@@ -182,9 +191,18 @@ def select(page, label: str, option: str) -> None:
             page.keyboard.press("Escape")
             continue
         settle(page)
-        if box.input_value().split()[0] == option:
+        if re.search(pattern, box.input_value()):
             return
     raise AssertionError(f"could not choose {option} in {label}")
+
+
+def add_option(page, label: str, option: str) -> None:
+    """Add one entry to a multiselect."""
+    box = page.get_by_role("combobox", name=label, exact=True)
+    box.click()
+    page.get_by_role("option", name=option, exact=True).click()
+    page.keyboard.press("Escape")
+    settle(page)
 
 
 def type_into(page, label: str, text: str) -> None:
@@ -211,12 +229,43 @@ def screenshot(page, workspace: dict[str, Path], name: str) -> Path:
     return path
 
 
-def train(page, technique: str) -> None:
-    select(page, "Technique", technique)
-    page.get_by_role("button", name="Start training").click()
-    run = page.locator('[data-testid="stMarkdownContainer"]').filter(has_text=f"-{technique}-")
-    run.filter(has_text="completed").first.wait_for(timeout=RUN_TIMEOUT_MS)
-    settle(page, 1500)
+def drop_bundle(home: Path) -> Path:
+    """Create the user's plugins folder and copy a bundle into it: the shipped LoRA, renamed."""
+    target = home / "plugins" / "techniques" / "my_lora"
+    shutil.copytree(ROOT / "plugins" / "techniques" / "lora", target)
+    manifest = (target / "plugin.yaml").read_text(encoding="utf-8")
+    manifest = manifest.replace("id: lora\n", "id: my_lora\n", 1)
+    manifest = manifest.replace("name: LoRA\n", "name: My LoRA\n", 1)
+    (target / "plugin.yaml").write_text(manifest, encoding="utf-8")
+    return target
+
+
+def run_states(runs: Path) -> dict[str, str]:
+    states = {}
+    for folder in sorted(p for p in runs.iterdir() if (p / "recipe.yaml").is_file()):
+        try:
+            states[folder.name] = json.loads((folder / "status.json").read_text())["state"]
+        except (OSError, ValueError, KeyError):
+            states[folder.name] = "pending"
+    return states
+
+
+def technique_of(run: Path) -> str:
+    import yaml
+
+    return yaml.safe_load((run / "recipe.yaml").read_text(encoding="utf-8"))["technique"]["id"]
+
+
+def wait_for_runs(runs: Path, count: int, timeout_s: float = RUN_TIMEOUT_MS / 1000) -> list[str]:
+    """Wait until `count` runs exist and none is queued, pending or running."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        states = run_states(runs) if runs.is_dir() else {}
+        if len(states) == count and all(s in ("completed", "failed") for s in states.values()):
+            assert set(states.values()) == {"completed"}, states
+            return list(states)
+        time.sleep(1.0)
+    raise AssertionError(f"runs did not finish: {run_states(runs)}")
 
 
 # the test -------------------------------------------------------------------------------------
@@ -233,6 +282,36 @@ def test_upload_train_compare_and_predict(page, workspace: dict[str, Path]) -> N
 
 
 def _walk_through(page, workspace: dict[str, Path]) -> None:
+    home, runs = workspace["tmp"] / "home", workspace["tmp"] / "runs"
+    assert not (home / "plugins").exists()  # a new user's home has no plugins folder
+
+    # A deep link as the very first request after the start: the app's own navigation.
+    page.goto(f"{workspace['url']}/runs")
+    nav = page.get_by_test_id("stSidebarNav")
+    nav.get_by_role("link", name="Train", exact=True).wait_for()
+    # each link reads "<icon name>\n<title>"; module names (run view, shared, app) must not appear
+    links = [t.strip().splitlines()[-1] for t in nav.get_by_role("link").all_inner_texts()]
+    assert links == ["Train", "Runs & compare", "Playground", "Datasets", "Plugins"], links
+    page.get_by_role("heading", name="Runs & compare", level=1).wait_for()
+    icon = page.locator("link[rel~='icon']").first.get_attribute("href") or ""
+    served_here = icon.startswith(workspace["url"]) or not icon.startswith(("http", "//"))
+    assert served_here, icon  # the app serves its favicon: nothing is fetched from the net
+
+    # Create the plugins folder and drop a bundle in: it appears without a restart.
+    open_page(page, "Train")
+    drop_bundle(home)
+    page.get_by_text("plugins · hot reload on").wait_for()
+    deadline = time.monotonic() + 30
+    while True:  # any click reruns the page; a tab click too
+        page.get_by_role("tab", name=re.compile("^Trainer: ")).click()
+        settle(page)
+        try:
+            select(page, "Technique", "my_lora")
+            break
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+
     # Datasets: upload, map the columns, save, and hand the file to the Train page.
     open_page(page, "Datasets")
     page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(
@@ -247,27 +326,45 @@ def _walk_through(page, workspace: dict[str, Path]) -> None:
     settle(page)
     open_page(page, "Train")
 
-    # Train: csv dataset preset, a tiny local BERT, few steps, two techniques.
-    sync_api.expect(page.get_by_role("combobox", name="Dataset", exact=True)).to_have_value("csv")
+    # Train: csv dataset preset, a tiny local BERT, few steps, two techniques at once.
+    sync_api.expect(page.get_by_role("combobox", name="Dataset", exact=True)).to_have_value(
+        re.compile(r"\(csv\)")
+    )
     select(page, "Model", "bert")
     type_into(page, "Model weights: hub id or local folder", str(workspace["model"]))
     page.get_by_text("local folder").first.wait_for()
+    select(page, "Technique", "lora")
     page.get_by_role("tab", name="Trainer: hf_trainer").click()
     type_into(page, "max_steps", "8")
     page.get_by_text("Advanced (", exact=False).last.click()
     type_into(page, "logging_steps", "1")
-    train(page, "full")
-    train(page, "lora")
-    page.get_by_role("tab", name="Technique: lora").click()
-    settle(page)
+    page.get_by_text("trainer.learning_rate = 0.002 (from 0)", exact=False).wait_for()
+    page.get_by_text("Compare: train several techniques", exact=False).click()
+    add_option(
+        page, "Also train with these techniques (each with its recommended settings)", "full"
+    )
     screenshot(page, workspace, "train")
+    page.get_by_role("button", name="Start comparison").click()
 
-    # Runs & compare: both runs, their plots and the config diff.
+    # Runs & compare: the comparison opens here; the queue trains one run at a time.
+    page.get_by_role("heading", name="Runs & compare", level=1).wait_for()
+    ids = wait_for_runs(runs, 2)
     open_page(page, "Runs & compare")
-    page.get_by_text("2 run(s) in").wait_for()
+    diff = page.get_by_test_id("stTable").first  # the compare diff; a run's settings follow
+    sync_api.expect(diff).to_contain_text("trainer.learning_rate")
+    sync_api.expect(diff).to_contain_text("0.002 (from 0)")  # LoRA's recommended rate
+    sync_api.expect(diff).to_contain_text("5e-05 (from 0)")  # full fine-tuning's
     page.locator(".js-plotly-plot").nth(3).wait_for()
-    page.get_by_text("Config diff").wait_for()
     screenshot(page, workspace, "runs")
+
+    # Export and download the LoRA run's adapter.
+    lora_id = next(i for i in ids if technique_of(runs / i) == "lora")
+    select(page, "Run", lora_id)
+    page.get_by_role("tab", name="Export").click()
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download adapter (.zip)").click()
+    archive = zipfile.ZipFile(io.BytesIO(Path(download.value.path()).read_bytes()))
+    assert f"{lora_id}-adapter/adapter_config.json" in archive.namelist()
 
     # Playground: base model against the fine-tuned one.
     open_page(page, "Playground")
@@ -275,6 +372,22 @@ def _walk_through(page, workspace: dict[str, Path]) -> None:
     page.get_by_role("heading", name="Fine-tuned").wait_for(timeout=120_000)
     settle(page, 1000)
     screenshot(page, workspace, "playground")
+
+    # Delete the other run, after confirming.
+    open_page(page, "Runs & compare")
+    full_id = next(i for i in ids if i != lora_id)
+    select(page, "Run", full_id)
+    page.get_by_role("tab", name="Delete").click()
+    page.get_by_text(f"Yes, delete {full_id}").click()
+    settle(page)
+    for _ in range(5):  # a click that lands during a rerun is lost: click until it is gone
+        page.get_by_role("button", name="Delete run").click()
+        settle(page, 1500)
+        if not (runs / full_id).exists():
+            break
+    assert list(run_states(runs)) == [lora_id]
+    open_page(page, "Runs & compare")
+    page.get_by_text("1 of 1 run(s) in", exact=False).wait_for()
 
     # Plugins: every bundle and the capability graph.
     open_page(page, "Plugins")

@@ -323,10 +323,12 @@ def test_noise_and_identical_content_publish_nothing(watched: Watched) -> None:
 
 def test_stop_leaves_no_threads_running(watched: Watched) -> None:
     reloader = watched.reloader
-    assert [t for t in threading.enumerate() if t.name == "peftlab-hot-reload"]
+    # this reloader's worker (cached app kernels of other tests may still be watching)
+    worker = reloader._worker
+    assert worker is not None and worker.is_alive() and worker.name == "peftlab-hot-reload"
     watched.kernel.stop_watching()
     assert not reloader.running and reloader.roots == []
-    assert not [t for t in threading.enumerate() if t.name == "peftlab-hot-reload"]
+    assert not worker.is_alive() and worker not in threading.enumerate()
     since = watched.mark()
     write_bundle(watched.root / "after_stop", "after")
     time.sleep(reloader.debounce + 0.2)
@@ -384,3 +386,94 @@ def test_cli_watch_prints_one_line_per_change(tmp_path: Path) -> None:
     assert "technique 'cli_demo'" in changes[0]
     assert "technique.py:1" in changes[1] and "last good version kept" in changes[1]
     assert lines[-1].strip() == "stopped watching"
+
+
+@pytest.fixture
+def missing_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Watched]:
+    """A kernel whose only plugin folder (two levels deep) does not exist yet."""
+    monkeypatch.setenv("PEFTLAB_HOME", str(tmp_path / "home"))
+    root = tmp_path / "home" / "plugins"
+    config = KernelConfig(
+        plugin_dirs=[root],
+        builtin_dir=None,
+        user_dir=root,
+        use_env_path=False,
+        use_entry_points=False,
+    )
+    kernel = Kernel(config)
+    kernel.discover()
+    w = Watched(kernel, root, reloader=None)  # type: ignore[arg-type]
+    unsubscribe = kernel.events.subscribe(w.changes.append)
+    w.reloader = kernel.start_watching()
+    try:
+        yield w
+    finally:
+        kernel.stop_watching()
+        unsubscribe()
+
+
+def test_a_plugin_folder_created_after_the_start_is_watched(missing_root: Watched) -> None:
+    w = missing_root
+    assert w.reloader.roots == [] and w.ids() == []
+    assert w.reloader.parent_watches == [w.root.parent.parent.resolve()]
+    since = w.mark()
+    w.root.mkdir(parents=True)  # home, then plugins: each new level is watched in turn
+    wait_for(lambda: w.reloader.roots == [w.root.resolve()])
+    write_bundle(w.root / "techniques" / "late", "late")
+    assert w.next_change(since, "added").key == ("technique", "late")
+    assert w.ids() == ["late"]
+    assert w.reloader.parent_watches == []
+
+
+def test_a_bundle_copied_in_with_its_new_plugin_folder_is_added(
+    missing_root: Watched, tmp_path: Path
+) -> None:
+    w = missing_root
+    w.root.parent.mkdir()
+    staged = tmp_path / "staged"
+    write_bundle(staged / "techniques" / "copied", "copied")
+    since = w.mark()
+    shutil.move(str(staged), str(w.root))  # the whole plugins folder arrives at once
+    assert w.next_change(since, "added").key == ("technique", "copied")
+
+
+def test_a_deleted_plugin_folder_is_watched_again_when_it_returns(missing_root: Watched) -> None:
+    w = missing_root
+    write_bundle(w.root / "techniques" / "first", "first")
+    wait_for(lambda: w.ids() == ["first"])
+    since = w.mark()
+    shutil.rmtree(w.root)
+    assert w.next_change(since, "removed").key == ("technique", "first")
+    wait_for(lambda: w.reloader.roots == [])
+    since = w.mark()
+    write_bundle(w.root / "techniques" / "second", "second")
+    assert w.next_change(since, "added").key == ("technique", "second")
+    assert w.ids() == ["second"]
+
+
+def test_cli_watch_notices_a_plugin_folder_created_later(tmp_path: Path) -> None:
+    root = tmp_path / "plugins"
+    env = {**os.environ, "PEFTLAB_HOME": str(tmp_path / "home")}
+    env.pop("PEFTLAB_PLUGIN_PATH", None)
+    command = [sys.executable, "-m", "ui.cli", "--no-entry-points", "--plugins-dir", str(root)]
+    process = subprocess.Popen(
+        [*command, "plugins", "watch"],
+        cwd=Path(__file__).resolve().parents[2],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(process.stdout), daemon=True)
+    reader.start()
+    try:
+        wait_for(lambda: any(line.startswith("watching") for line in lines), timeout=20)
+        write_bundle(root / "cli_late", "cli_late")
+        wait_for(lambda: any(line.startswith("added") for line in lines))
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=10)
+        reader.join(timeout=5)
+    assert str(root) not in lines[0]  # not watched at the start: it did not exist
+    assert any("technique 'cli_late'" in line for line in lines), "".join(lines)

@@ -166,7 +166,7 @@ def test_the_app_binds_to_localhost_unless_host_is_given() -> None:
 
 # uploads --------------------------------------------------------------------------------
 
-DATA_PAGE = REPO_ROOT / "ui" / "pages" / "data.py"
+DATA_PAGE = REPO_ROOT / "ui" / "views" / "data.py"
 
 
 def upload_functions() -> dict[str, object]:

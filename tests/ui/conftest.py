@@ -92,11 +92,19 @@ INSTANT = {
             "max": 10.0,
             "help": "seconds per step",
         },
+        "learning_rate": {
+            "type": "float",
+            "default": 0.0,
+            "min": 0.0,
+            "max": 1.0,
+            "help": "0 picks the technique's recommended rate",
+        },
     },
 }
 
 MODULES = {
     "technique": "from sdk import Technique\n\n\nclass KitchenSink(Technique):\n"
+    "    default_learning_rate = 0.25\n\n"
     "    def apply(self, model, ctx):\n        return model\n",
     "model": "from sdk import ModelProvider\n\n\nclass Toy(ModelProvider):\n    pass\n",
     "dataset": "from sdk import DatasetProvider\n\n\nclass ToyData(DatasetProvider):\n    pass\n",

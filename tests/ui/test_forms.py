@@ -27,10 +27,17 @@ def spec(**fields) -> ParamSpec:
         ({"type": "float", "default": 0.1, "min": 0.0, "max": 0.9}, True),
         ({"type": "float", "default": 0.0, "min": 0.0, "max": 1.0}, False),  # default on a bound
         ({"type": "float", "default": 1.0, "min": 0.01, "max": 100}, False),  # off the slider grid
+        ({"type": "int", "default": 16, "min": 1, "max": 1024}, False),  # LoRA alpha: typed
     ],
 )
 def test_bounded_numbers_get_a_slider_when_it_can_hold_their_values(fields, slider):
     assert forms.uses_slider(spec(**fields)) is slider
+
+
+def test_a_share_slider_moves_in_hundredths():
+    fraction = spec(type="float", default=0.1, min=0.01, max=0.5)
+    assert forms.float_step(fraction) == 0.01 and forms.uses_slider(fraction)
+    assert forms.float_step(spec(type="float", default=0.5, min=0.0, max=1.0)) == 0.01
 
 
 def test_numbers_are_cast_to_their_type_and_clamped():
@@ -137,3 +144,22 @@ def test_ui_command_is_registered():
     result = CliRunner().invoke(cli, ["ui", "--help"])
     assert result.exit_code == 0
     assert "--port" in result.output and "--host" in result.output
+
+
+def test_a_single_logged_loss_is_visible_and_series_have_their_own_colours():
+    curves = charts.loss_curves({"r1": [{"step": 2, "loss": 0.7}, {"step": 2, "eval_loss": 0.6}]})
+    train, validation = curves.data
+    assert "markers" in train.mode and "markers" in validation.mode
+    assert train.line.color != validation.line.color
+    assert validation.line.dash == "dash" and train.marker.symbol != validation.marker.symbol
+
+
+def test_run_logs_lose_colour_codes_and_the_kernels_warning():
+    from ui.views._run_view import clean_log
+
+    raw = (
+        "Failed to load CPU gemm_4bit_forward from kernels-community: No module named 'kernels'\n"
+        "\x1b[32mINFO\x1b[0m step 1\n"
+        "progress 10%\rprogress 100%\n"
+    )
+    assert clean_log(raw) == "INFO step 1\nprogress 100%"

@@ -9,13 +9,15 @@ from pathlib import Path
 from kernel.runs import RunFolder
 
 
-def _fake_run(runs: Path, name: str, technique: str, rank: int, accuracy: float) -> RunFolder:
+def _fake_run(
+    runs: Path, name: str, technique: str, rank: int, accuracy: float, dataset: str = "toy_data"
+) -> RunFolder:
     """A finished run folder as the trainer leaves it, without training anything."""
     run = RunFolder.create(runs, name)
     run.write_recipe(
         {
             "name": name,
-            "dataset": {"id": "toy_data", "params": {"rows": 10}},
+            "dataset": {"id": dataset, "params": {"rows": 10}},
             "model": {"id": "toy_model", "params": {"name_or_path": ""}},
             "technique": {"id": technique, "params": {"rank": rank}},
             "trainer": {"id": "instant", "params": {"steps": 3}},
@@ -38,6 +40,10 @@ def _fake_run(runs: Path, name: str, technique: str, rank: int, accuracy: float)
     return run
 
 
+def _by_label(widgets, label: str):
+    return next(w for w in widgets if w.label == label)
+
+
 def test_the_sidebar_says_hot_reload_is_on(app):
     app.run()  # AppTest keeps sidebar elements drawn before page.run() for the first run only
     assert "plugins · hot reload on" in app.sidebar.caption[0].value
@@ -48,7 +54,7 @@ def test_plugins_page_lists_bundles_errors_and_the_graph(app, ui_env):
     broken.mkdir(parents=True)
     (broken / "plugin.yaml").write_text("id: broken\nkind: technique\nname: [unclosed\n")
     app.run()
-    app.switch_page("pages/plugins.py").run()
+    app.switch_page("views/plugins.py").run()
     assert not app.exception
     table = app.dataframe[0].value
     sink = table[table["id"] == "kitchen_sink"].iloc[0]
@@ -64,7 +70,7 @@ def test_runs_page_lists_runs_and_draws_the_comparison(app, ui_env):
     time.sleep(1.1)  # run folders are named by the second
     _fake_run(ui_env["runs"], "second", "kitchen_sink", 16, 0.80)
     app.run()
-    app.switch_page("pages/runs.py").run()
+    app.switch_page("views/runs.py").run()
     assert not app.exception
     table = app.dataframe[0].value
     assert len(table) == 2 and set(table["state"]) == {"completed"}
@@ -72,13 +78,13 @@ def test_runs_page_lists_runs_and_draws_the_comparison(app, ui_env):
     assert len(app.multiselect(key="compare_runs").value) == 2
     charts = app.get("plotly_chart")
     assert len(charts) >= 5  # accuracy vs trainable %, loss, time, memory, the one-run loss
-    diff = app.dataframe[1].value
+    diff = app.table[0].value
     assert list(diff.index) == ["technique.rank"]
 
 
 def test_runs_page_without_runs_says_so(app):
     app.run()
-    app.switch_page("pages/runs.py").run()
+    app.switch_page("views/runs.py").run()
     assert "No runs" in app.info[0].value
 
 
@@ -87,7 +93,7 @@ def test_playground_without_completed_runs_says_so(app, ui_env):
     run.write_recipe({"name": "unfinished"})
     run.set_status("failed", error="boom")
     app.run()
-    app.switch_page("pages/playground.py").run()
+    app.switch_page("views/playground.py").run()
     assert not app.exception
     assert "No completed runs" in app.info[0].value
 
@@ -95,15 +101,15 @@ def test_playground_without_completed_runs_says_so(app, ui_env):
 def test_upload_saves_a_sanitised_file_and_presets_the_dataset(app, ui_env):
     """The built-in csv bundle reads a local file (path, text_column, label_column params)."""
     app.run()
-    app.switch_page("pages/data.py").run()
+    app.switch_page("views/data.py").run()
     app.session_state["peftlab.defaults_loaded"] = False  # as if the Train page was not seen yet
     app.session_state["peftlab.chosen_ids"] = {}
     data = b"review,stars\ngood film,pos\nbad film,neg\nfine film,pos\n"
     app.file_uploader(key="upload").upload("../../etc/evil name.csv", data, "text/csv").run()
     assert not app.exception
     assert "3 rows, 2 columns" in [c.value for c in app.caption]
-    assert app.selectbox(key="text_column").value == "review"
-    assert app.selectbox(key="label_column").value == "stars"
+    assert _by_label(app.selectbox, "Text column").value == "review"
+    assert _by_label(app.selectbox, "Label column").value == "stars"
     app.button(key="save_dataset").click().run()
     folder = ui_env["home"] / "data" / "datasets"
     saved = folder / "evil-name.csv"
@@ -118,7 +124,7 @@ def test_upload_saves_a_sanitised_file_and_presets_the_dataset(app, ui_env):
     }
 
     app.button(key="use-evil-name.csv").click().run()
-    app.switch_page("pages/train.py").run()
+    app.switch_page("views/train.py").run()
     assert app.selectbox(key="choice:dataset").value == "csv"
     assert app.selectbox(key="choice:model").value == "minilm"  # the default recipe fills the rest
     assert app.text_input(key="param:dataset:csv:path").value == str(saved)
@@ -128,9 +134,41 @@ def test_upload_saves_a_sanitised_file_and_presets_the_dataset(app, ui_env):
 
 def test_upload_refuses_a_file_without_a_usable_label(app):
     app.run()
-    app.switch_page("pages/data.py").run()
+    app.switch_page("views/data.py").run()
     app.file_uploader(key="upload").upload(
         "one.jsonl", b'{"text": "a", "label": 1}\n{"text": "b", "label": 1}\n'
     ).run()
     assert any("distinct value" in e.value for e in app.error)
     assert app.button(key="save_dataset").disabled
+
+
+def test_upload_guesses_columns_from_their_content(app):
+    app.run()
+    app.switch_page("views/data.py").run()
+    rows = "\n".join(f"{i},{i % 2},a review that is long enough number {i}" for i in range(30))
+    app.file_uploader(key="upload").upload("ids.csv", f"id,stars,body\n{rows}\n".encode()).run()
+    assert not app.exception
+    assert _by_label(app.selectbox, "Text column").value == "body"  # not the numeric id
+    assert _by_label(app.selectbox, "Label column").value == "stars"  # two values
+    assert not app.warning
+
+
+def test_upload_warns_about_a_free_text_label(app):
+    app.run()
+    app.switch_page("views/data.py").run()
+    rows = "\n".join(f"a short review {i},comment number {i}" for i in range(40))
+    app.file_uploader(key="upload").upload("free.csv", f"text,label\n{rows}\n".encode()).run()
+    assert not app.exception
+    assert any("looks like free text" in w.value for w in app.warning)
+
+
+def test_a_second_upload_is_saved_under_its_own_name(app, ui_env):
+    app.run()
+    app.switch_page("views/data.py").run()
+    data = b"text,label\ngood,1\nbad,0\n"
+    app.file_uploader(key="upload").upload("first.csv", data, "text/csv").run()
+    assert _by_label(app.text_input, "Save as").value == "first"
+    app.file_uploader(key="upload").upload("second.csv", data, "text/csv").run()
+    assert _by_label(app.text_input, "Save as").value == "second"
+    app.button(key="save_dataset").click().run()
+    assert (ui_env["home"] / "data" / "datasets" / "second.csv").is_file()

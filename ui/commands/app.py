@@ -13,7 +13,7 @@ import click
 from ui.context import CliState, pass_state
 
 APP_FILE = Path(__file__).resolve().parent.parent / "app.py"
-# read by ui/pages/_shared.py
+# read by ui/views/_shared.py
 NO_ENTRY_POINTS_ENV = "PEFTLAB_NO_ENTRY_POINTS"
 PLUGIN_DIRS_ENV = "PEFTLAB_UI_PLUGIN_DIRS"
 

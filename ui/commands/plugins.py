@@ -172,8 +172,7 @@ def watch_plugins(state: CliState, debounce: float) -> None:
         previous = None
     try:
         while True:
-            time.sleep(1.0)
-            reloader.refresh()  # a plugin folder created or deleted after the start
+            time.sleep(1.0)  # the reloader itself notices plugin folders coming and going
     except KeyboardInterrupt:
         click.echo("stopped watching")
     finally:

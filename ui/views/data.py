@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
 import streamlit as st
 
 from engine.uploads import (  # noqa: F401 - names this page has always offered
@@ -22,9 +23,55 @@ from engine.uploads import (  # noqa: F401 - names this page has always offered
 )
 from kernel.manifest import Manifest
 from ui import forms
-from ui.pages import _shared
+from ui.views import _shared
 
 FILE_PARAMS = ("path", "text_column", "label_column")
+#: more distinct labels than this, or nearly one per row, looks like a free-text column
+PLAUSIBLE_LABELS = 20
+
+
+def _mean_length(column: pd.Series) -> float:
+    values = column.dropna()
+    if values.empty or not all(isinstance(v, str) for v in values.head(200)):
+        return 0.0
+    return float(values.astype(str).str.len().mean())
+
+
+def guess_text_column(table: pd.DataFrame) -> str:
+    """A column named text, else the string column with the longest values on average."""
+    columns = [str(c) for c in table.columns]
+    if "text" in columns:
+        return "text"
+    lengths = {str(c): _mean_length(table[c]) for c in table.columns}
+    best = max(columns, key=lambda c: lengths[c])
+    return best if lengths[best] > 0 else columns[0]
+
+
+def guess_label_column(table: pd.DataFrame, text_column: str) -> str:
+    """A column named label, else the other column with the fewest distinct values (two or more)."""
+    columns = [str(c) for c in table.columns if str(c) != text_column]
+    if "label" in columns:
+        return "label"
+    counts = {str(c): table[c].nunique(dropna=True) for c in table.columns}
+    usable = [c for c in columns if counts[c] >= 2] or columns
+    return min(usable, key=lambda c: (counts[c], columns.index(c)))
+
+
+def column_warnings(table: pd.DataFrame, text_column: str, label_column: str) -> list[str]:
+    """Choices that are allowed but probably wrong: a non-text text column, a free-text label."""
+    warnings = []
+    if _mean_length(table[text_column]) == 0:
+        warnings.append(f"the text column '{text_column}' holds no text (numbers or empty)")
+    distinct = table[label_column].nunique(dropna=True)
+    rows = max(len(table[label_column].dropna()), 1)
+    if distinct > PLAUSIBLE_LABELS or (distinct > 2 and distinct / rows > 0.5):
+        warnings.append(
+            f"the label column '{label_column}' has {distinct} distinct values in {rows} rows: "
+            "it looks like free text, not a label"
+        )
+    return warnings
+
+
 
 
 def write_columns(path: Path, text_column: str, label_column: str) -> None:
@@ -97,7 +144,7 @@ def main() -> None:
     message = st.session_state.pop("peftlab.data_message", None)
     if message:
         st.success(message)
-        st.page_link("pages/train.py", label="Go to Train", icon=":material/arrow_forward:")
+        st.page_link("views/train.py", label="Go to Train", icon=":material/arrow_forward:")
 
 
 def _upload(upload: object, folder: Path, plugins: list[Manifest]) -> None:
@@ -114,16 +161,21 @@ def _upload(upload: object, folder: Path, plugins: list[Manifest]) -> None:
     if len(columns) < 2:
         st.error("the file needs at least two columns: a text and a label")
         return
-    text_guess = "text" if "text" in columns else columns[0]
-    label_guess = "label" if "label" in columns else columns[-1]
+    text_guess = guess_text_column(table)
+    label_guess = guess_label_column(table, text_guess)
+    # one set of widgets per uploaded file: a second upload gets its own guesses and name
+    upload_key = getattr(upload, "file_id", None) or upload.name
     left, right = st.columns(2)
     text_column = left.selectbox(
-        "Text column", columns, index=columns.index(text_guess), key="text_column"
+        "Text column", columns, index=columns.index(text_guess), key=f"text_column:{upload_key}"
     )
     label_column = right.selectbox(
-        "Label column", columns, index=columns.index(label_guess), key="label_column"
+        "Label column",
+        columns,
+        index=columns.index(label_guess),
+        key=f"label_column:{upload_key}",
     )
-    name = st.text_input("Save as", value=sanitize_name(upload.name), key="save_name")
+    name = st.text_input("Save as", value=sanitize_name(upload.name), key=f"save_name:{upload_key}")
 
     problems = []
     if text_column == label_column:
@@ -141,6 +193,9 @@ def _upload(upload: object, folder: Path, plugins: list[Manifest]) -> None:
         st.caption("labels: " + ", ".join(str(v) for v in sorted(labels, key=str)[:20]))
     for problem in problems:
         st.error(problem)
+    if not problems:
+        for warning in column_warnings(table, text_column, label_column):
+            st.warning(warning)
     target = target_path(folder, name, suffix)
     st.caption(f"will be saved as {target}")
     if st.button("Save dataset", disabled=bool(problems), key="save_dataset"):

@@ -9,7 +9,7 @@ import yaml
 
 from kernel.registry import describe_status
 from ui import charts
-from ui.pages import _shared
+from ui.views import _shared
 
 COLUMNS = ["kind", "id", "version", "status", "origin", "path"]
 

@@ -85,14 +85,60 @@ def kernel() -> Kernel:
     return _holder(AppSettings.from_env()).current()
 
 
+def plugin_counts(snapshot: Any) -> tuple[int, int]:
+    """(working bundles, bundle folders with problems), counted as the Plugins page counts."""
+    from kernel.registry import describe_status
+
+    rows = describe_status(snapshot)
+    ok = sum(1 for r in rows if r["status"] == "ok")
+    return ok, sum(1 for r in rows if r["error"])
+
+
 def sidebar_status() -> None:
-    """One line under the page list: how many plugins, and how changes to them arrive."""
+    """Under the page list: plugins and how changes to them arrive, and the run queue."""
     holder = _holder(AppSettings.from_env())
-    count = len(holder.kernel.snapshot.bundles)
+    ok, broken = plugin_counts(holder.kernel.snapshot)
     if holder.watching:
-        st.sidebar.caption(f"{count} plugins · hot reload on")
+        st.sidebar.caption(f"{ok} plugins · hot reload on")
     else:
-        st.sidebar.caption(f"{count} plugins · rescanned on every click ({holder.watch_problem})")
+        st.sidebar.caption(f"{ok} plugins · rescanned on every click ({holder.watch_problem})")
+    if broken:
+        st.sidebar.caption(f":red[{broken} plugin(s) with problems: see Plugins]")
+    from engine import queue
+
+    folder = runs_dir()
+    start_queued()
+    # Tick once a second only while runs train or wait: a ticking fragment sends the
+    # page's widget values, and widgets still being drawn would send their minimums.
+    if queue.active_runs(folder) or queue.queued(folder):
+        with st.sidebar:
+            _watch()
+
+
+@st.fragment(run_every=1.0)
+def _watch() -> None:
+    """Once a second while runs train or wait: start the next queued run when none trains,
+    show the queue, and rerun the page when the plugins changed."""
+    from engine import queue
+
+    folder = runs_dir()
+    start_queued()
+    reap_processes()
+    active = [r.id for r in queue.active_runs(folder)]
+    waiting = [r.id for r in queue.queued(folder)]
+    if active or waiting:
+        st.caption(
+            f"training: {', '.join(active) or 'nothing'} · {len(waiting)} queued"
+            + (f" (next: {waiting[0]})" if waiting else "")
+        )
+    holder = _holder(AppSettings.from_env())
+    if not holder.watching:  # every rerun rescans anyway
+        return
+    generation = holder.kernel.snapshot.generation
+    seen = st.session_state.setdefault("peftlab.generation", generation)
+    if generation != seen:
+        st.session_state["peftlab.generation"] = generation
+        st.rerun(scope="app")
 
 
 def runs_dir() -> Path:
@@ -122,6 +168,17 @@ def _processes() -> dict[str, subprocess.Popen]:
 
 def remember_process(run: RunFolder, process: subprocess.Popen) -> None:
     _processes()[str(run.path)] = process
+
+
+def start_queued() -> str | None:
+    """Start the next queued run when none trains; the id of the run started, if any."""
+    from engine import queue
+
+    started = queue.start_next(runs_dir())
+    if started is None:
+        return None
+    remember_process(*started)
+    return started[0].id
 
 
 def reap_processes() -> None:

@@ -10,8 +10,8 @@ from typing import Any
 
 import streamlit as st
 
+from engine import effective, queue
 from engine.model_facts import derived_manifest
-from engine.process import start_run
 from kernel.config import RECIPES_DIR
 from kernel.errors import PeftlabError
 from kernel.jobs import prepare_run
@@ -20,7 +20,7 @@ from kernel.params import parse_cli_value
 from kernel.recipe import RECIPE_KINDS, PluginChoice, Recipe, load_recipe, resolve
 from ui import forms
 from ui.model_facts import show_model_facts
-from ui.pages import _run_view, _shared
+from ui.views import _run_view, _shared, _variants
 
 #: the model param that says where weights come from (a hub id or a local folder)
 MODEL_SOURCE_PARAM = "name_or_path"
@@ -46,6 +46,7 @@ def main() -> None:
         return
     manifests = {kind: snapshot.get(kind, bundle_id).manifest for kind, bundle_id in chosen.items()}
     model = manifests["model"]
+    _reload_problems(snapshot, chosen)
 
     source_value, source_problem = _model_source(model)
     reasons = graph.check(chosen)
@@ -55,7 +56,10 @@ def main() -> None:
         st.error("These plugins do not work together:\n" + "\n".join(f"- {r}" for r in reasons))
 
     results: dict[str, forms.FormResult] = {}
-    tabs = st.tabs([f"{KIND_TITLES[k]}: {chosen[k]}" for k in FORM_ORDER])
+    # a tab click reruns, so it shows plugins changed on disk since the last click
+    tabs = st.tabs(
+        [f"{KIND_TITLES[k]}: {chosen[k]}" for k in FORM_ORDER], key="form-tabs", on_change="rerun"
+    )
     for tab, kind in zip(tabs, FORM_ORDER, strict=True):
         with tab:
             manifest = manifests[kind]
@@ -82,19 +86,69 @@ def main() -> None:
     if source_problem:
         problems.append(f"Model weights: {source_problem}")
     recipe = _recipe(chosen, manifests, results)
+    _effective_values(snapshot, chosen, results)
 
     st.divider()
     _recipe_section(recipe, manifests)
     ready = not reasons and not problems
     if problems:
         st.error("Fix these before starting:\n" + "\n".join(f"- {p}" for p in problems))
-    if st.button("Start training", type="primary", disabled=not ready, key="start"):
+    busy = queue.active_runs(_shared.runs_dir())
+    label = "Queue run" if busy else "Start training"
+    if busy:
+        st.caption(
+            f"{busy[0].id} is training: a new run waits in the queue and starts when it is done "
+            "(one run at a time)."
+        )
+    if st.button(label, type="primary", disabled=not ready, key="start"):
         _start(recipe)
+    options = graph.options("technique", {k: v for k, v in chosen.items() if k != "technique"})
+    variants = _variants.compare_section(recipe, manifests, options) if ready else None
+    if variants:
+        ids = _variants.start_variants(variants, _queue_recipe)
+        if ids:
+            st.session_state[_variants.COMPARE_KEY] = ids
+            st.session_state.pop("compare_runs", None)
+            _shared.start_queued()
+            st.switch_page("views/runs.py")
 
     active = st.session_state.get("active_run")
     if active:
         st.subheader("Run")
         _run_view.show_run(active, key="train-run")
+
+
+def _reload_problems(snapshot: Any, chosen: dict[str, str]) -> None:
+    """A chosen plugin whose last reload failed: say so, since its form is the last good one."""
+    for kind, bundle_id in chosen.items():
+        problem = snapshot.problems.get(snapshot.get(kind, bundle_id).path)
+        if problem is not None:
+            st.warning(
+                f"{KIND_TITLES[kind]} '{bundle_id}': the last reload failed, so this form shows "
+                f"the last good version. {problem.error}"
+            )
+    _ok, broken = _shared.plugin_counts(snapshot)
+    if broken:
+        st.caption(f":red[{broken} plugin(s) with problems; the Plugins page shows why.]")
+
+
+def _effective_values(
+    snapshot: Any, chosen: dict[str, str], results: dict[str, forms.FormResult]
+) -> None:
+    """What the placeholders on screen (a learning rate of 0, `auto`) will be in the run."""
+    params = {kind: results[kind].params or results[kind].values for kind in RECIPE_KINDS}
+    values = effective.for_choices(snapshot, chosen, params)
+    if values:
+        shown = "; ".join(
+            f"{key} = {effective.describe(_shown_value(params, key), value)}"
+            for key, value in sorted(values.items())
+        )
+        st.caption(f"Effective values: {shown}")
+
+
+def _shown_value(params: dict[str, dict[str, Any]], key: str) -> Any:
+    kind, name = key.split(".", 1)
+    return params[kind].get(name)
 
 
 # plugin choice --------------------------------------------------------------------------------
@@ -123,7 +177,7 @@ def _choose_plugins(snapshot: Any, graph: Any) -> dict[str, str] | None:
                 KIND_TITLES[kind],
                 snapshot.ids(kind),
                 key=f"choice:{kind}",
-                format_func=lambda i, fits=fits: i if not fits.get(i) else f"{i}  ⚠ {fits[i][0]}",
+                format_func=lambda i, fits=fits, kind=kind: _choice_label(snapshot, kind, i, fits),
                 help="Choices marked ⚠ do not fit the other choices; the reason follows the mark.",
             )
             if fits.get(value):
@@ -131,6 +185,14 @@ def _choose_plugins(snapshot: Any, graph: Any) -> dict[str, str] | None:
         chosen[kind] = value
         held[kind] = value
     return chosen
+
+
+def _choice_label(snapshot: Any, kind: str, bundle_id: str, fits: dict[str, list[str]]) -> str:
+    """A plugin's name with its id; one that does not fit says why after a mark."""
+    name = snapshot.get(kind, bundle_id).manifest.name
+    label = f"{name} ({bundle_id})" if name and name != bundle_id else bundle_id
+    reasons = fits.get(bundle_id)
+    return f"{label}  ⚠ {'; '.join(reasons)}" if reasons else label
 
 
 def _offer_default_recipe() -> None:
@@ -218,7 +280,8 @@ def _recipe(
             if n in manifest.params and v != manifest.params[n].default
         }
         choices[kind] = PluginChoice(id=chosen[kind], params=changed)
-    return Recipe(name=name, **choices)
+    description = st.session_state.get("peftlab.recipe_description", "")
+    return Recipe(name=name, description=description, **choices)
 
 
 def cli_command(recipe: Recipe, manifests: dict[str, Manifest], saved: Path | None = None) -> str:
@@ -348,26 +411,35 @@ def _apply_recipe(recipe: Recipe, quiet: bool = False) -> None:
         forms.set_values(kind, choice.id, choice.params, replace=True)
     if not quiet:
         st.session_state["peftlab.run_name"] = recipe.name
+        st.session_state["peftlab.recipe_description"] = recipe.description
         st.session_state.pop("run_name_input", None)
 
 
 # starting -------------------------------------------------------------------------------------
 
 
-def _start(recipe: Recipe) -> None:
+def _queue_recipe(recipe: Recipe) -> str:
+    """Resolve, prepare and queue one run; returns its id."""
     kernel = _shared.kernel()
+    resolved = resolve(recipe, kernel.snapshot, kernel.graph(), derive_facts=derived_manifest)
+    run = prepare_run(resolved, _shared.runs_dir())
+    queue.enqueue(run)
+    return run.id
+
+
+def _start(recipe: Recipe) -> None:
     try:
-        resolved = resolve(recipe, kernel.snapshot, kernel.graph(), derive_facts=derived_manifest)
-        run = prepare_run(resolved, _shared.runs_dir())
-        _shared.remember_process(run, start_run(run))
+        run_id = _queue_recipe(recipe)
+        started = _shared.start_queued()
     except PeftlabError as exc:
         st.error(str(exc))
         return
     except OSError as exc:
         st.error(f"cannot start the run: {exc}")
         return
-    st.session_state["active_run"] = str(run.path)
-    st.toast(f"started {run.id}")
+    st.session_state["active_run"] = str(_shared.runs_dir() / run_id)
+    place = len(queue.queued(_shared.runs_dir()))
+    st.toast(f"started {run_id}" if started == run_id else f"queued {run_id} ({place} waiting)")
 
 
 main()

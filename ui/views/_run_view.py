@@ -7,6 +7,7 @@ restart alike. A fragment reruns it every second without rerunning the page.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import streamlit as st
@@ -15,9 +16,13 @@ from engine.process import start_run
 from kernel.errors import PeftlabError
 from kernel.runs import RunFolder
 from ui import charts
-from ui.pages import _shared
+from ui.views import _shared
 
 LIVE_STATES = ("pending", "running")
+#: terminal colour and cursor codes (ESC [ ... letter) that progress bars and loggers write
+ANSI_RE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")
+#: log lines written before the runner filtered them (see engine.runner.KNOWN_NOISE)
+NOISE_STARTS = ("Failed to load CPU gemm_4bit_forward",)
 
 
 def show_run(path: str, *, key: str = "run") -> None:
@@ -77,6 +82,9 @@ def _live_run(path: str, key: str) -> None:
         st.plotly_chart(
             charts.loss_curves({run.id: rows}, log_y=log_y), key=f"{key}-loss", width="stretch"
         )
+        logged = sum(1 for r in rows if "loss" in r)
+        if state in LIVE_STATES and logged < 3 and total:
+            st.caption(f"{logged} loss value(s) logged so far, at step {step} of {total}")
     elif state in LIVE_STATES:
         st.caption("waiting for the first logged step ...")
 
@@ -89,9 +97,29 @@ def _live_run(path: str, key: str) -> None:
                 st.code(status["traceback"])
     elif state == "interrupted":
         st.warning("interrupted: the process is gone; Resume continues from the last checkpoint")
+    _settings(run)
     if run.log_file.is_file():
         with st.expander("log"):
             st.code(_tail(run.log_file), language="text")
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def settings_of(path: str, state: str) -> dict[str, object]:
+    """A run's settings with effective values (cached per state: resolving may import code)."""
+    from engine.report import run_settings
+
+    return run_settings(RunFolder(Path(path)))
+
+
+def _settings(run: RunFolder) -> None:
+    """The run's settings, with the effective value of every `0` or `auto` it recorded."""
+    try:
+        settings = settings_of(str(run.path), run.status().get("state", "pending"))
+    except Exception as exc:  # noqa: BLE001 - a damaged recipe: say so, keep the view
+        st.caption(f"cannot read the run's settings: {exc}")
+        return
+    with st.expander("settings (effective values)"):
+        st.table({key: [str(value)] for key, value in settings.items() if "version" not in key})
 
 
 def _results(run: RunFolder) -> None:
@@ -127,9 +155,20 @@ def _state_badge(state: str) -> str:
     return f":{colour.get(state, 'gray')}[{state}]"
 
 
+def clean_log(text: str) -> str:
+    """A log as plain text: colour codes removed, known noise dropped, carriage-return
+    progress redraws reduced to their last state."""
+    kept = []
+    for line in ANSI_RE.sub("", text).split("\n"):  # not splitlines: it splits at \r too
+        line = line.rsplit("\r", 1)[-1]
+        if not line.lstrip().startswith(NOISE_STARTS):
+            kept.append(line)
+    return "\n".join(kept).rstrip("\n")
+
+
 def _tail(path: Path, lines: int = 60) -> str:
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
     except OSError as exc:
         return f"cannot read the log: {exc}"
-    return "\n".join(text.splitlines()[-lines:])
+    return "\n".join(clean_log(text).splitlines()[-lines:])

@@ -17,7 +17,7 @@ from engine import rebuild
 from kernel.errors import PeftlabError
 from kernel.runs import RunFolder
 from ui import charts
-from ui.pages import _shared
+from ui.views import _shared
 
 EXAMPLE = "A gripping, beautifully acted film."
 GENERATION_TASKS = ("causal-lm", "seq2seq")
