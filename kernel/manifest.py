@@ -15,6 +15,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from kernel.errors import ManifestError
+from kernel.yamlio import load_yaml as bounded_yaml
+from kernel.yamlio import parse_bounded
 
 MANIFEST_FILE = "plugin.yaml"
 API_VERSION = 1
@@ -275,8 +277,8 @@ class UniqueKeyLoader(yaml.SafeLoader):
 
 
 def load_yaml(text: str) -> object:
-    """Parse YAML with the safe loader, refusing duplicate keys."""
-    return yaml.load(text, Loader=UniqueKeyLoader)
+    """Parse YAML with the safe loader, refusing duplicate keys and alias bombs."""
+    return parse_bounded(text, UniqueKeyLoader)
 
 
 def read_manifest_data(path: Path) -> object:
@@ -289,13 +291,7 @@ def read_manifest_data(path: Path) -> object:
         raise ManifestError(f"not UTF-8 text ({exc.reason})", path=path) from None
     except OSError as exc:
         raise ManifestError(f"cannot read: {exc.strerror}", path=path) from None
-    try:
-        return load_yaml(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ManifestError(f"not valid YAML: {problem}", path=path, line=line) from None
+    return bounded_yaml(text, path, error=ManifestError, loader=UniqueKeyLoader)
 
 
 def load_manifest(path: Path) -> Manifest:

@@ -14,9 +14,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from kernel.errors import IncompatibleError, PeftlabError, RecipeError
-from kernel.manifest import load_yaml
 from kernel.params import complete_params, parse_cli_value
 from kernel.registry import Bundle, Snapshot
+from kernel.yamlio import read_yaml
 
 RECIPE_KINDS = ("dataset", "model", "technique", "trainer")
 
@@ -70,17 +70,14 @@ class Recipe(BaseModel):
 
 def load_recipe(path: Path) -> Recipe:
     path = Path(path)
-    try:
-        data = load_yaml(path.read_text(encoding="utf-8"))  # safe, duplicate keys refused
+    try:  # safe, duplicate keys and alias bombs refused, bytes that are not UTF-8 named
+        data = read_yaml(path, error=RecipeError)
     except FileNotFoundError:
         raise RecipeError("recipe file not found", path=path) from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise RecipeError(
-            f"not valid YAML: {getattr(exc, 'problem', exc)}",
-            path=path,
-            line=mark.line + 1 if mark else None,
-        ) from None
+    except IsADirectoryError:
+        raise RecipeError("a folder, not a recipe file", path=path) from None
+    except OSError as exc:
+        raise RecipeError(f"cannot read: {exc.strerror}", path=path) from None
     if not isinstance(data, dict):
         raise RecipeError("a recipe must be a mapping", path=path)
     data.pop("resolved", None)  # a run's recipe.yaml can be reused as a recipe:

@@ -154,10 +154,10 @@ def check_entry_exists(bundle: Bundle) -> None:
 
 def _problem_key(location: BundleLocation) -> Key | None:
     """Best-effort kind and id of a broken bundle, so a failed reload maps to its last good one."""
-    import yaml
+    from kernel.yamlio import read_yaml
 
     try:
-        data = yaml.safe_load((location.path / MANIFEST_FILE).read_text(encoding="utf-8"))
+        data = read_yaml(location.path / MANIFEST_FILE)
     except Exception:
         return None
     if isinstance(data, dict) and isinstance(data.get("kind"), str) and isinstance(data.get("id"), str):

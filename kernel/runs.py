@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from kernel.errors import RunError
 from kernel.procs import ProcessIdentity
+from kernel.yamlio import read_yaml
 
 TERMINAL_STATES = ("completed", "failed")
 
@@ -156,10 +157,18 @@ class RunFolder:
         atomic_write_text(self.recipe_file, yaml.safe_dump(record, sort_keys=False))
 
     def recipe(self) -> dict[str, Any]:
+        """recipe.yaml as a mapping; a RunError naming the file when it is missing or damaged."""
         try:
-            return yaml.safe_load(self.recipe_file.read_text(encoding="utf-8")) or {}
+            data = read_yaml(self.recipe_file, error=RunError) or {}
         except FileNotFoundError:
             raise RunError("run has no recipe.yaml", path=self.path) from None
+        except OSError as exc:
+            raise RunError(f"cannot read: {exc.strerror}", path=self.recipe_file) from None
+        if not isinstance(data, dict):
+            raise RunError(
+                f"not a mapping but {type(data).__name__}", path=self.recipe_file
+            ) from None
+        return data
 
     def record(self) -> RunRecord:
         """recipe.yaml as a typed record (a RunError naming the file when it is damaged)."""
@@ -173,9 +182,9 @@ class RunFolder:
 
     # status ----------------------------------------------------------------
     def status(self) -> dict[str, Any]:
-        try:
-            data = json.loads((self.path / "status.json").read_text(encoding="utf-8"))
-        except (FileNotFoundError, json.JSONDecodeError):
+        """status.json (pending when absent or damaged; running only while its process lives)."""
+        data = _read_json_object(self.path / "status.json")
+        if not isinstance(data, dict) or not isinstance(data.get("state"), str):
             data = {"state": "pending"}
         if data.get("state") == "running" and not _process_alive(data):
             data["state"] = "interrupted"
@@ -189,10 +198,8 @@ class RunFolder:
         atomic_write_json(self.path / "status.json", data)
 
     def progress(self) -> dict[str, Any]:
-        try:
-            return json.loads((self.path / "progress.json").read_text(encoding="utf-8"))
-        except (FileNotFoundError, json.JSONDecodeError):
-            return {}
+        data = _read_json_object(self.path / "progress.json")
+        return data if isinstance(data, dict) else {}
 
     def set_progress(self, **fields: Any) -> None:
         atomic_write_json(self.path / "progress.json", fields)
@@ -214,21 +221,43 @@ class RunFolder:
             with open(self.path / "metrics.jsonl", encoding="utf-8") as handle:
                 for line in handle:
                     try:
-                        rows.append(json.loads(line))
+                        row = json.loads(line)
                     except json.JSONDecodeError:
                         continue  # a line cut by a kill: skip it, keep the rest
-        except FileNotFoundError:
-            pass
+                    if isinstance(row, dict):
+                        rows.append(row)
+        except (OSError, UnicodeDecodeError):
+            pass  # no metrics yet, or a damaged file: no rows rather than no run
         return rows
 
     def write_results(self, results: dict[str, Any]) -> None:
         atomic_write_json(self.path / "results.json", results)
 
     def results(self) -> dict[str, Any] | None:
-        try:
-            return json.loads((self.path / "results.json").read_text(encoding="utf-8"))
-        except (FileNotFoundError, json.JSONDecodeError):
+        """results.json, or None when there is none or it is damaged (see damage())."""
+        data = _read_json_object(self.path / "results.json")
+        if not isinstance(data, dict) or _results_problem(data):
             return None
+        return data
+
+    def damage(self) -> str | None:
+        """Why this folder cannot be read as a run (None when it can): listings show the
+        reason instead of failing on it."""
+        try:
+            self.recipe()
+        except RunError as exc:
+            return exc.render()
+        for name in ("status.json", "results.json"):
+            data = _read_json_object(self.path / name)
+            if isinstance(data, str):
+                return f"{self.path / name}: {data}"
+        status = _read_json_object(self.path / "status.json")
+        problem = _status_problem(status) if isinstance(status, dict) else None
+        if problem:
+            return f"{self.path / 'status.json'}: {problem}"
+        results = _read_json_object(self.path / "results.json")
+        problem = _results_problem(results) if results is not None else None
+        return f"{self.path / 'results.json'}: {problem}" if problem else None
 
     def latest_checkpoint(self) -> Path | None:
         """The newest complete checkpoint. The Trainer writes trainer_state.json last, so a
@@ -241,10 +270,72 @@ class RunFolder:
         return max(checkpoints, key=lambda p: int(p.name.split("-")[-1]), default=None)
 
 
+#: results.json keys that hold numbers (a string there would break every table)
+NUMERIC_RESULTS = frozenset(
+    {
+        "accuracy", "f1_macro", "baseline_accuracy", "baseline_f1_macro", "eval_loss",
+        "train_loss", "trainable_params", "total_params", "trainable_percent",
+        "train_runtime_s", "train_samples_per_s", "train_tokens_per_s",
+        "inference_samples_per_s", "peak_memory_mb", "model_footprint_mb", "adapter_size_mb",
+        "global_step", "epochs", "learning_rate", "num_train_samples", "num_eval_samples",
+        "rouge1", "rouge2", "rougeL", "perplexity", "baseline_rouge1", "baseline_rouge2",
+        "baseline_rougeL", "baseline_perplexity",
+    }
+)  # fmt: skip
+
+
+def _read_json_object(path: Path) -> dict[str, Any] | str | None:
+    """A JSON object from `path`; None when the file is absent, else the reason it is damaged."""
+    try:
+        data = json.loads(path.read_bytes().decode("utf-8"))
+    except FileNotFoundError:
+        return None
+    except UnicodeDecodeError:
+        return "not UTF-8 text"
+    except json.JSONDecodeError as exc:
+        return f"not valid JSON ({exc.msg}, line {exc.lineno})"
+    except OSError as exc:
+        return f"cannot read ({exc.strerror})"
+    except RecursionError:
+        return "nested too deeply"
+    if not isinstance(data, dict):
+        return f"not a JSON object but {type(data).__name__}"
+    return data
+
+
+def _status_problem(status: dict[str, Any]) -> str | None:
+    if not isinstance(status.get("state"), str):
+        return "no state"
+    pid = status.get("pid")
+    if pid is not None and (isinstance(pid, bool) or not isinstance(pid, int)):
+        return f"'pid' should be an integer, not {type(pid).__name__} {pid!r:.40}"
+    for key in ("started", "finished", "pid_started"):
+        value = status.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+            return f"'{key}' should be a time in seconds, not {type(value).__name__} {value!r:.40}"
+    return None
+
+
+def _results_problem(results: dict[str, Any]) -> str | None:
+    for key in sorted(NUMERIC_RESULTS & set(results)):
+        value = results[key]
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+            return f"'{key}' should be a number, not {type(value).__name__} {value!r:.40}"
+    return None
+
+
+def _is_run_path(path: Path) -> bool:
+    try:
+        return (path / "recipe.yaml").is_file()
+    except OSError:  # a folder this user may not enter: not a run of theirs
+        return False
+
+
 def list_run_paths(runs_dir: Path) -> list[Path]:
-    if not runs_dir.is_dir():
+    try:
+        return sorted(p for p in runs_dir.iterdir() if _is_run_path(p))
+    except OSError:  # no runs folder yet, or one that cannot be read
         return []
-    return sorted(p for p in runs_dir.iterdir() if (p / "recipe.yaml").is_file())
 
 
 def list_runs(runs_dir: Path) -> list[RunFolder]:

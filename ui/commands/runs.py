@@ -19,6 +19,7 @@ STATE_STYLES = {
     "running": "cyan",
     "interrupted": "yellow",
     "pending": "dim",
+    "damaged": "magenta",
 }
 
 
@@ -28,7 +29,13 @@ def _runs_dir(state: CliState):  # noqa: ANN202 - a Path
 
 
 def run_row(run: RunFolder) -> dict[str, Any]:
-    """One line of `peftlab runs`, as data (the table and --json share it)."""
+    """One line of `peftlab runs`, as data (the table and --json share it); a damaged folder
+    is a row with state 'damaged' and its reason as the error."""
+    problem = run.damage()
+    if problem:
+        none = dict.fromkeys(("accuracy", "trainable_percent", "seconds", "step", "total_steps"))
+        ids = dict.fromkeys(("dataset", "model", "technique"), "?")
+        return {"id": run.id, "state": "damaged", **ids, **none, "error": problem}
     status = run.status()
     try:
         recipe = run.recipe()
@@ -61,6 +68,7 @@ def run_row(run: RunFolder) -> dict[str, Any]:
 def runs_command(state: CliState, as_json: bool) -> None:
     """Every run in the runs folder: state, recipe, accuracy, trainable share, time."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     from ui.commands.train import format_duration
@@ -89,7 +97,11 @@ def runs_command(state: CliState, as_json: bool) -> None:
             "-" if row["trainable_percent"] is None else f"{row['trainable_percent']:.3f}",
             format_duration(row["seconds"]),
         )
-    Console(width=max(Console().width, 120)).print(table)
+    console = Console(width=max(Console().width, 120))
+    console.print(table)
+    for row in rows:
+        if row["state"] == "damaged":  # the reason, whole: a table cell would fold it
+            console.print(f"[magenta]{row['id']} is damaged:[/magenta] {escape(row['error'])}")
 
 
 @click.command("predict")

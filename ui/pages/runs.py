@@ -24,6 +24,7 @@ TABLE_COLUMNS = [
     "trainable_percent",
     "train_runtime_s",
     "peak_memory_mb",
+    "problem",
 ]
 
 
@@ -62,6 +63,9 @@ def main() -> None:
 
     st.subheader("One run")
     one = st.selectbox("Run", ids, key="run_detail")
+    if by_id[one]["state"] == "damaged":  # nothing more can be read from it than the reason
+        st.warning(f"run {one} is damaged: {by_id[one]['problem']}")
+        return
     _run_view.show_run(by_id[one]["path"], key="runs-detail")
 
 
