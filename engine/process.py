@@ -41,8 +41,11 @@ def runner_command(run: RunFolder, *, resume: bool = False, nproc: int = 1) -> l
 
 def start_run(run: RunFolder, *, resume: bool = False, nproc: int = 1) -> subprocess.Popen:
     """Launch the training process in the background; its output goes to log.txt."""
+    run = RunFolder(run.path.absolute())  # the process runs inside the folder
     if resume and run.status().get("state") == "running":
         raise RunError("this run is still running", path=run.path)
+    if run_lock_held(run):
+        raise RunError("another process is training this run", path=run.path)
     env = dict(os.environ)
     # The runner imports the engine and the SDK from this checkout even when started elsewhere.
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
@@ -60,6 +63,11 @@ def start_run(run: RunFolder, *, resume: bool = False, nproc: int = 1) -> subpro
         )
     finally:
         log.close()
+
+
+def run_lock_held(run: RunFolder) -> bool:
+    """Whether a training process holds the run folder's lock (it takes it for its life)."""
+    return run.lock_held()
 
 
 @dataclass(frozen=True)

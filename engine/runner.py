@@ -19,7 +19,7 @@ from typing import Any
 from engine.plugins import load_run_plugins
 from kernel.errors import PeftlabError
 from kernel.procs import ProcessIdentity
-from kernel.runs import RunFolder
+from kernel.runs import LOCKED_EXIT_CODE, RunFolder
 from sdk.context import RunContext
 
 
@@ -62,8 +62,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
     args = parser.parse_args(argv)
-    run = RunFolder(args.run_dir)
+    run = RunFolder(args.run_dir.absolute())
     main_process = is_main_process()
+    lock = run.acquire_lock() if main_process else None
+    if main_process and lock is None:  # a second `train --resume` of the same run: leave it be
+        print(f"error: {run.path}: another process is training this run", file=sys.stderr)
+        return LOCKED_EXIT_CODE
     if main_process:
         identity = ProcessIdentity.of(os.getpid())
         run.set_status(

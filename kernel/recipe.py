@@ -124,8 +124,35 @@ class ResolvedRecipe:
         return record
 
 
-def resolve(recipe: Recipe, snapshot: Snapshot, graph: Any) -> ResolvedRecipe:
-    """Look up every plugin, check they fit together, and complete every param."""
+def absolute_paths(
+    kind: str, manifest: Any, params: dict[str, Any], base_dir: Path
+) -> dict[str, Any]:
+    """Params with every relative path a person typed made absolute against `base_dir` (where
+    they typed it): `path` params always, a model's text param when it names a local folder.
+
+    The training process runs in the run folder, so a relative path left as typed would be
+    looked up there."""
+    result = dict(params)
+    for name, value in params.items():
+        if not isinstance(value, str) or not value or Path(value).is_absolute():
+            continue
+        spec = manifest.params.get(name)
+        typed = Path(value).expanduser()
+        if spec is not None and spec.type == "path":
+            result[name] = str((base_dir / typed).resolve())
+        elif kind == "model" and spec is not None and spec.type == "str":
+            local = base_dir / typed
+            if value.startswith((".", "~")) or local.exists():  # a folder, not a hub id
+                result[name] = str(local.resolve())
+    return result
+
+
+def resolve(
+    recipe: Recipe, snapshot: Snapshot, graph: Any, *, base_dir: Path | None = None
+) -> ResolvedRecipe:
+    """Look up every plugin, check they fit together, and complete every param; relative
+    paths are resolved against `base_dir` (default: the current directory)."""
+    base_dir = Path(base_dir) if base_dir is not None else Path.cwd()
     bundles = {kind: snapshot.get(kind, recipe.choice(kind).id) for kind in RECIPE_KINDS}
     reasons = graph.check(recipe.ids())
     if reasons:
@@ -141,5 +168,6 @@ def resolve(recipe: Recipe, snapshot: Snapshot, graph: Any) -> ResolvedRecipe:
             exc.field = f"{kind}.{exc.field}" if exc.field else kind
             exc.args = (exc.render(),)
             raise
+        params = absolute_paths(kind, bundles[kind].manifest, params, base_dir)
         plugins[kind] = ResolvedPlugin(kind, bundles[kind], params)
     return ResolvedRecipe(recipe, plugins)

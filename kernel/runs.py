@@ -14,6 +14,7 @@ A run whose status says running but whose process is gone reads as interrupted.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
@@ -22,7 +23,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -32,6 +33,10 @@ from kernel.procs import ProcessIdentity
 from kernel.yamlio import read_yaml
 
 TERMINAL_STATES = ("completed", "failed")
+#: the file a training process holds an exclusive lock on (flock) for as long as it lives
+LOCK_FILE = ".train.lock"
+#: exit code of a training process that found its run folder locked by another (EX_TEMPFAIL)
+LOCKED_EXIT_CODE = 75
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -103,7 +108,9 @@ class RunFolder:
 
     @classmethod
     def create(cls, runs_dir: Path, name: str) -> RunFolder:
-        """A new, uniquely named folder; mkdir is atomic, so two runs never share one."""
+        """A new, uniquely named folder; mkdir is atomic, so two runs never share one. The path
+        is absolute: the training process runs inside the folder."""
+        runs_dir = Path(runs_dir).absolute()
         runs_dir.mkdir(parents=True, exist_ok=True)
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         base = f"{stamp}-{_slug(name)}"
@@ -118,10 +125,11 @@ class RunFolder:
 
     @classmethod
     def find(cls, runs_dir: Path, ref: str) -> RunFolder:
-        """A run by folder path, exact id, or unique id prefix/suffix."""
-        direct = Path(ref)
-        if (direct / "recipe.yaml").is_file():
-            return cls(direct)
+        """A run by folder path (as typed: relative to the current directory), exact id, or
+        unique id prefix/suffix."""
+        direct = Path(ref).expanduser()
+        if _is_run_path(direct):
+            return cls(direct.absolute())
         candidates = [p for p in list_run_paths(runs_dir) if p.name == ref]
         if not candidates:
             candidates = [
@@ -179,6 +187,35 @@ class RunFolder:
             first = exc.errors()[0]
             where = ".".join(str(part) for part in first["loc"])
             raise RunError(f"{where}: {first['msg']}", path=self.recipe_file) from None
+
+    # the training lock -------------------------------------------------------
+    def acquire_lock(self) -> IO[bytes] | None:
+        """Take the run's exclusive lock (held until the returned file is closed or the
+        process ends, however it ends); None when another process holds it."""
+        try:
+            handle = open(self.path / LOCK_FILE, "ab")  # noqa: SIM115 - held for the process
+        except OSError:
+            return None
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            return None
+        return handle
+
+    def lock_held(self) -> bool:
+        """Whether some process holds the training lock now."""
+        try:
+            handle = open(self.path / LOCK_FILE, "ab")  # noqa: SIM115 - closed below
+        except OSError:
+            return False  # a folder we cannot write to: nobody trains in it through us
+        with handle:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                return True
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+            return False
 
     # status ----------------------------------------------------------------
     def status(self) -> dict[str, Any]:

@@ -7,6 +7,7 @@ together) is refused before a model is loaded. Training runs in its own process
 
 from __future__ import annotations
 
+import signal
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ import click
 from engine.process import stop_run
 from kernel.config import RECIPES_DIR
 from kernel.errors import PeftlabError, RunError
-from kernel.runs import RunFolder
+from kernel.runs import LOCKED_EXIT_CODE, RunFolder
 from ui.context import CliState, fail, pass_state
 
 DEFAULT_RECIPE = RECIPES_DIR / "default.yaml"
@@ -215,6 +216,7 @@ def follow(run: RunFolder, process: subprocess.Popen) -> int:
 
     console = Console()
     tail = MetricsTail(run)
+    previous = _signals_interrupt()
     columns = (
         TextColumn("[bold]{task.description:<10}"),
         BarColumn(),
@@ -244,13 +246,53 @@ def follow(run: RunFolder, process: subprocess.Popen) -> int:
                 except subprocess.TimeoutExpired:
                     pass
     except KeyboardInterrupt:
-        console.print("[yellow]stopping the training process...[/yellow]")
-        stop_run(run, process)
-        console.print(
-            f"run {run.id} stopped; continue it with: [bold]peftlab train --resume {run.id}[/bold]"
-        )
+        _stop_followed_run(run, process, console)
         return 130
+    finally:
+        _restore_signals(previous)
+    if process.returncode == LOCKED_EXIT_CODE:  # lost a race with another `--resume`
+        console.print(f"[red]error:[/red] run {run.id}: another process is training this run")
+        return 2
     return report(run, console)
+
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+def _interrupt(_signum: int, _frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def _signals_interrupt() -> dict[int, Any]:
+    """SIGTERM and SIGHUP (a timeout, a cancelled CI job, a closed terminal) stop the run the
+    way Ctrl-C does; the training process has its own session and would live on otherwise."""
+    previous = {sig: signal.signal(sig, _interrupt) for sig in STOP_SIGNALS}
+    previous[signal.SIGINT] = signal.getsignal(signal.SIGINT)
+    return previous
+
+
+def _restore_signals(previous: dict[int, Any]) -> None:
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)
+
+
+def _stop_followed_run(run: RunFolder, process: subprocess.Popen, console: Any) -> None:
+    """Stop the run; a second signal must not cut this short and leave the run orphaned."""
+    for sig in (signal.SIGINT, *STOP_SIGNALS):
+        signal.signal(sig, signal.SIG_IGN)
+    _say(console, "[yellow]stopping the training process...[/yellow]")
+    stop_run(run, process)
+    _say(
+        console,
+        f"run {run.id} stopped; continue it with: [bold]peftlab train --resume {run.id}[/bold]",
+    )
+
+
+def _say(console: Any, text: str) -> None:
+    try:
+        console.print(text)
+    except OSError:  # the terminal is gone (SIGHUP): the run is stopped all the same
+        pass
 
 
 def report(run: RunFolder, console: Any) -> int:
