@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from kernel.bundlefiles import walk_bundle
 from kernel.errors import ManifestError, PeftlabError, PluginLoadError
 from kernel.loader import content_hash, entry_file, import_entry, module_prefix, retire_modules
 from kernel.manifest import (
@@ -82,6 +83,10 @@ def validate_bundle(
     problems += _param_problems(data, manifest_path)
     problems += _architecture_problems(data, manifest_path, architectures)
     problems += _package_problems(data, manifest_path)
+    problems += [  # links out of the bundle and special files: never copied nor imported
+        PluginLoadError(entry.reason, path=folder / entry.relative)
+        for entry in walk_bundle(folder)[1]
+    ]
 
     manifest = _entry_manifest(data, bad_fields)
     if manifest is not None:

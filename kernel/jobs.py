@@ -7,7 +7,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from kernel.discovery import is_ignored_name
+from kernel.bundlefiles import walk_bundle
 from kernel.loader import content_hash
 from kernel.recipe import RECIPE_KINDS, ResolvedRecipe
 from kernel.runs import RunFolder
@@ -33,11 +33,15 @@ def prepare_run(resolved: ResolvedRecipe, runs_dir: Path) -> RunFolder:
 
 
 def snapshot_bundle(source: Path, target: Path) -> Path | None:
-    """Copy a bundle folder (without caches and editor files); None when it is too large."""
-    size = sum(p.stat().st_size for p in source.rglob("*") if p.is_file())
-    if size > SNAPSHOT_LIMIT_BYTES:
+    """Copy a bundle folder's regular files (without caches and editor files, never through a
+    link out of the bundle nor from a special file); None when it is too large."""
+    files, _refused = walk_bundle(source)  # refused entries are `plugins validate`'s to report
+    if sum(f.size for f in files) > SNAPSHOT_LIMIT_BYTES:
         return None
-    shutil.copytree(
-        source, target, ignore=lambda _d, names: [n for n in names if is_ignored_name(n)]
-    )
+    target.mkdir(parents=True)
+    for item in files:
+        destination = target / item.relative
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(item.source, destination, follow_symlinks=False)
+        shutil.copymode(item.source, destination)
     return target
