@@ -23,7 +23,7 @@ import psutil
 from kernel.config import PROJECT_ROOT
 from kernel.errors import RunError
 from kernel.procs import ProcessIdentity
-from kernel.runs import RunFolder
+from kernel.runs import RunFolder, storage_error
 
 #: how long each signal gets before the next, stronger one
 STOP_SIGNALS = ((signal.SIGINT, 20.0), (signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0))
@@ -50,7 +50,10 @@ def start_run(run: RunFolder, *, resume: bool = False, nproc: int = 1) -> subpro
     # The runner imports the engine and the SDK from this checkout even when started elsewhere.
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
     env.setdefault("TOKENIZERS_PARALLELISM", "false")
-    log = open(run.log_file, "ab")  # noqa: SIM115 - handed to the child process
+    try:
+        log = open(run.log_file, "ab")  # noqa: SIM115 - handed to the child process
+    except OSError as exc:
+        raise storage_error(exc, run.path, "write the run's log") from None
     try:
         return subprocess.Popen(
             runner_command(run, resume=resume, nproc=nproc),

@@ -9,6 +9,7 @@ torchrun every rank runs this; only rank 0 writes the run's files.
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import sys
 import time
@@ -19,7 +20,7 @@ from typing import Any
 from engine.plugins import load_run_plugins
 from kernel.errors import PeftlabError
 from kernel.procs import ProcessIdentity
-from kernel.runs import LOCKED_EXIT_CODE, RunFolder
+from kernel.runs import LOCKED_EXIT_CODE, STORAGE_EXIT_BASE, RunFolder, storage_reason
 from sdk.context import RunContext
 
 
@@ -64,38 +65,73 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     run = RunFolder(args.run_dir.absolute())
     main_process = is_main_process()
-    lock = run.acquire_lock() if main_process else None
+    try:
+        lock = run.acquire_lock() if main_process else None
+    except OSError as exc:
+        return _storage_exit(exc)
     if main_process and lock is None:  # a second `train --resume` of the same run: leave it be
         print(f"error: {run.path}: another process is training this run", file=sys.stderr)
         return LOCKED_EXIT_CODE
-    if main_process:
-        identity = ProcessIdentity.of(os.getpid())
-        run.set_status(
-            "running",
-            pid=os.getpid(),
-            pid_started=identity.started if identity else None,
-            started=time.time(),
-            resumed=args.resume,
-        )
+    try:
+        if main_process:
+            identity = ProcessIdentity.of(os.getpid())
+            run.set_status(
+                "running",
+                pid=os.getpid(),
+                pid_started=identity.started if identity else None,
+                started=time.time(),
+                resumed=args.resume,
+            )
+    except OSError as exc:
+        return _storage_exit(exc)
     try:
         results = execute(run, resume=args.resume)
     except BaseException as exc:  # record every failure, including KeyboardInterrupt
-        if main_process:
-            info = exc.as_dict() if isinstance(exc, PeftlabError) else {"message": str(exc)}
-            run.set_status(
-                "failed",
-                finished=time.time(),
-                error=f"{type(exc).__name__}: {exc}",
-                error_detail=info,
-                traceback=traceback.format_exc(),
-            )
-        traceback.print_exc()
-        return 1
+        traceback.print_exc()  # the whole story goes to log.txt; status.json keeps one line
+        return _record_failure(run, exc) if main_process else 1
     if main_process:
-        run.write_results(results)
-        run.set_status("completed", finished=time.time())
+        try:
+            run.write_results(results)
+            run.set_status("completed", finished=time.time())
+        except OSError as exc:
+            return _storage_exit(exc)
     _leave_process_group()
     return 0
+
+
+def resumable_failure(exc: BaseException) -> bool:
+    """Whether resuming could succeed where this failure happened: a stop, memory or a full
+    disk can pass; a wrong recipe, bad data or a bug fails the same way again."""
+    if isinstance(exc, KeyboardInterrupt | MemoryError):
+        return True
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EIO):
+        return True
+    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
+
+
+def _record_failure(run: RunFolder, exc: BaseException) -> int:
+    info = exc.as_dict() if isinstance(exc, PeftlabError) else {"message": str(exc)}
+    message = f"{type(exc).__name__}: {exc}"
+    try:
+        run.set_status(
+            "failed",
+            finished=time.time(),
+            error=message,
+            error_detail=info,
+            resumable=resumable_failure(exc),
+            traceback=traceback.format_exc(),
+        )
+    except OSError as write_error:
+        return _storage_exit(write_error)
+    return 1
+
+
+def _storage_exit(exc: OSError) -> int:
+    """The run folder cannot be written (a full or read-only disk): say why on stderr and in
+    the exit code, the one record that needs no disk space."""
+    print(f"error: cannot write the run folder: {storage_reason(exc)}", file=sys.stderr)
+    code = exc.errno or 0
+    return STORAGE_EXIT_BASE + code if 0 < code < 256 - STORAGE_EXIT_BASE else 1
 
 
 def _leave_process_group() -> None:

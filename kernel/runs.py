@@ -39,6 +39,23 @@ LOCK_FILE = ".train.lock"
 LOCKED_EXIT_CODE = 75
 
 
+#: exit codes from this base up carry the errno of a storage failure the training process
+#: could not write down (a full disk): 100 + errno, so the reason survives in the exit code
+STORAGE_EXIT_BASE = 100
+
+
+def storage_reason(exc: OSError) -> str:
+    """'no space left on device', 'read-only file system', ... for a failed write."""
+    return (exc.strerror or str(exc)).lower()
+
+
+def storage_error(exc: OSError, path: Path, doing: str) -> RunError:
+    """A one-line RunError for a storage failure (a full or read-only runs folder)."""
+    return RunError(
+        f"cannot {doing}: {storage_reason(exc)}", path=getattr(exc, "filename", None) or path
+    )
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     """Write to a temp file in the same folder, fsync, then rename over the target."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -111,7 +128,10 @@ class RunFolder:
         """A new, uniquely named folder; mkdir is atomic, so two runs never share one. The path
         is absolute: the training process runs inside the folder."""
         runs_dir = Path(runs_dir).absolute()
-        runs_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            runs_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise storage_error(exc, runs_dir, "create the runs folder") from None
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         base = f"{stamp}-{_slug(name)}"
         for attempt in range(1000):
@@ -120,6 +140,8 @@ class RunFolder:
                 candidate.mkdir()
             except FileExistsError:
                 continue
+            except OSError as exc:
+                raise storage_error(exc, runs_dir, "create a run folder") from None
             return cls(candidate)
         raise RunError("could not create a unique run folder", path=runs_dir)
 
@@ -191,11 +213,9 @@ class RunFolder:
     # the training lock -------------------------------------------------------
     def acquire_lock(self) -> IO[bytes] | None:
         """Take the run's exclusive lock (held until the returned file is closed or the
-        process ends, however it ends); None when another process holds it."""
-        try:
-            handle = open(self.path / LOCK_FILE, "ab")  # noqa: SIM115 - held for the process
-        except OSError:
-            return None
+        process ends, however it ends); None when another process holds it, OSError when
+        the folder cannot be written."""
+        handle = open(self.path / LOCK_FILE, "ab")  # noqa: SIM115 - held for the process
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -226,6 +246,13 @@ class RunFolder:
         if data.get("state") == "running" and not _process_alive(data):
             data["state"] = "interrupted"
         return data
+
+    def resumable(self) -> bool:
+        """Whether resuming makes sense: interrupted, or failed in a way that can pass (a stop,
+        memory, a full disk); a deterministic failure would only fail the same way again."""
+        status = self.status()
+        state = status.get("state")
+        return state == "interrupted" or (state == "failed" and status.get("resumable") is True)
 
     def set_status(self, state: str, **fields: Any) -> None:
         data = {k: v for k, v in self.status().items() if k != "state"}

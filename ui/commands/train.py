@@ -7,6 +7,7 @@ together) is refused before a model is loaded. Training runs in its own process
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 from pathlib import Path
@@ -17,7 +18,7 @@ import click
 from engine.process import stop_run
 from kernel.config import RECIPES_DIR
 from kernel.errors import PeftlabError, RunError
-from kernel.runs import LOCKED_EXIT_CODE, RunFolder
+from kernel.runs import LOCKED_EXIT_CODE, STORAGE_EXIT_BASE, RunFolder
 from ui.context import CliState, fail, pass_state
 
 DEFAULT_RECIPE = RECIPES_DIR / "default.yaml"
@@ -63,6 +64,9 @@ LOG_TAIL_LINES = 30
     help="Write the run folder and print it without training; start it yourself with "
     "torchrun / accelerate launch -m engine.runner RUN_DIR.",
 )
+@click.option(
+    "--verbose", is_flag=True, help="On failure, show the end of the run's log (tracebacks)."
+)
 @pass_state
 def train_command(
     state: CliState,
@@ -77,6 +81,7 @@ def train_command(
     nproc: int,
     detach: bool,
     prepare_only: bool,
+    verbose: bool,
 ) -> None:
     """Train a dataset x model x technique recipe; prints progress and a metrics table."""
     from engine.process import start_run
@@ -114,7 +119,7 @@ def train_command(
     if detach:
         click.echo(f"started in the background (pid {process.pid}); log: {run.log_file}")
         return
-    raise SystemExit(follow(run, process))
+    raise SystemExit(follow(run, process, verbose))
 
 
 def _prepare(
@@ -129,6 +134,7 @@ def _prepare(
     runs_dir: Path,
 ) -> RunFolder:
     """Recipe + overrides, resolved against the registry; a run folder only when all is valid."""
+    from engine.preflight import preflight
     from kernel.jobs import prepare_run
     from kernel.recipe import load_recipe, resolve
 
@@ -141,9 +147,11 @@ def _prepare(
         if name:
             recipe = recipe.model_copy(update={"name": name})
         resolved = resolve(recipe, kernel.snapshot, kernel.graph())
+        preflight(resolved)  # cheap checks, before a run folder or a training process exists
+        return prepare_run(resolved, runs_dir)
     except PeftlabError as exc:
         fail(exc)
-    return prepare_run(resolved, runs_dir)
+    raise AssertionError("unreachable")  # fail() exits
 
 
 def _resumable(runs_dir: Path, ref: str) -> RunFolder:
@@ -151,11 +159,17 @@ def _resumable(runs_dir: Path, ref: str) -> RunFolder:
         run = RunFolder.find(runs_dir, ref)
     except RunError as exc:
         fail(exc)
-    state = run.status().get("state")
+    status = run.status()
+    state = status.get("state")
     if state == "completed":
         fail(f"run {run.id} already completed; nothing to resume")
     if state == "running":
         fail(f"run {run.id} is still running")
+    if state == "failed" and not run.resumable():
+        fail(
+            f"run {run.id} failed: {status.get('error') or 'see its log'}; resuming would fail "
+            "the same way: fix the recipe and start a new run"
+        )
     return run
 
 
@@ -209,7 +223,7 @@ def _describe(progress: dict[str, Any], tail: MetricsTail) -> str:
     return "  ".join(parts)
 
 
-def follow(run: RunFolder, process: subprocess.Popen) -> int:
+def follow(run: RunFolder, process: subprocess.Popen, verbose: bool = False) -> int:
     """Show the run's progress until its process ends; returns the command's exit code."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -253,7 +267,7 @@ def follow(run: RunFolder, process: subprocess.Popen) -> int:
     if process.returncode == LOCKED_EXIT_CODE:  # lost a race with another `--resume`
         console.print(f"[red]error:[/red] run {run.id}: another process is training this run")
         return 2
-    return report(run, console)
+    return report(run, console, process.returncode, verbose)
 
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
@@ -295,8 +309,11 @@ def _say(console: Any, text: str) -> None:
         pass
 
 
-def report(run: RunFolder, console: Any) -> int:
-    """The metrics table of a completed run, or the error and the end of its log."""
+def report(
+    run: RunFolder, console: Any, returncode: int | None = None, verbose: bool = False
+) -> int:
+    """The metrics table of a completed run, or the one-line reason it failed (the end of its
+    log with `verbose`: tracebacks belong to log.txt)."""
     from rich.markup import escape
 
     status = run.status()
@@ -305,12 +322,29 @@ def report(run: RunFolder, console: Any) -> int:
         console.print(results_table(results, title=f"run {run.id}"))
         console.print(f"adapter: {run.adapter_dir}")
         return 0
+    reason = status.get("error") or exit_reason(returncode)
     console.print(
-        f"[red]run {run.id} {status.get('state', 'failed')}[/red]: {escape(str(status.get('error', '')))}"
+        f"[red]run {run.id} {status.get('state', 'failed')}[/red]: {escape(str(reason))}",
+        highlight=False,
     )
-    console.print(f"[dim]last lines of {run.log_file}:[/dim]")
-    console.print(escape(log_tail(run)), highlight=False)
+    if verbose:
+        console.print(f"[dim]last lines of {run.log_file}:[/dim]")
+        console.print(escape(log_tail(run)), highlight=False)
+    else:
+        console.print(f"[dim]full log: {run.log_file} (or rerun with --verbose)[/dim]")
+    if run.resumable():
+        console.print(f"continue it with: [bold]peftlab train --resume {run.id}[/bold]")
     return 1
+
+
+def exit_reason(returncode: int | None) -> str:
+    """Why a training process ended when its run folder could not say (a full disk)."""
+    if returncode is not None and returncode > STORAGE_EXIT_BASE:
+        strerror = os.strerror(returncode - STORAGE_EXIT_BASE).lower()
+        return f"the run folder could not be written: {strerror}"
+    if returncode is not None and returncode < 0:
+        return f"the training process was killed by signal {-returncode}"
+    return f"the training process ended without recording why (exit code {returncode})"
 
 
 def log_tail(run: RunFolder, lines: int = LOG_TAIL_LINES) -> str:

@@ -10,6 +10,7 @@ from typing import Any
 
 import streamlit as st
 
+from engine.preflight import preflight
 from engine.process import start_run
 from kernel.config import RECIPES_DIR
 from kernel.errors import PeftlabError
@@ -354,6 +355,7 @@ def _start(recipe: Recipe) -> None:
     kernel = _shared.kernel()
     try:
         resolved = resolve(recipe, kernel.snapshot, kernel.graph())
+        preflight(resolved)  # the same cheap checks as `peftlab train`, before a run folder
         run = prepare_run(resolved, _shared.runs_dir())
         _shared.remember_process(run, start_run(run))
     except PeftlabError as exc:
