@@ -129,7 +129,10 @@ def _record_failure(run: RunFolder, exc: BaseException) -> int:
 def _storage_exit(exc: OSError) -> int:
     """The run folder cannot be written (a full or read-only disk): say why on stderr and in
     the exit code, the one record that needs no disk space."""
-    print(f"error: cannot write the run folder: {storage_reason(exc)}", file=sys.stderr)
+    try:
+        print(f"error: cannot write the run folder: {storage_reason(exc)}", file=sys.stderr)
+    except OSError:  # log.txt is on the same full disk
+        pass
     code = exc.errno or 0
     return STORAGE_EXIT_BASE + code if 0 < code < 256 - STORAGE_EXIT_BASE else 1
 
