@@ -32,6 +32,7 @@ from kernel.manifest import (
 )
 from kernel.params import defaults_problems
 from kernel.registry import Snapshot
+from kernel.trialimport import trial_import
 from sdk.base import BASE_CLASSES
 
 ERROR = "error"
@@ -234,6 +235,11 @@ def contract_problems(manifest: Manifest, folder: Path) -> list[PeftlabError]:
     # a private module name, so validating never touches a version the registry imported
     salt = f"validate:{folder.resolve()}:{content_hash(folder)}"
     version = hashlib.sha256(salt.encode()).hexdigest()
+    failure = trial_import(folder)  # os._exit(), a hang or KeyboardInterrupt stay in a child
+    if failure is not None:
+        failure.field = failure.field or "entry"
+        failure.args = (failure.render(),)
+        return [failure]
     try:
         entry = import_entry(manifest, folder, version)
     except PeftlabError as exc:
