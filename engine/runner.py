@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.plugins import load_run_plugins
+from engine.resume import prepare_resume, whole_run_results
 from kernel.errors import PeftlabError
 from kernel.procs import ProcessIdentity
 from kernel.runs import LOCKED_EXIT_CODE, STORAGE_EXIT_BASE, RunFolder, storage_reason
@@ -48,6 +49,9 @@ def execute(run: RunFolder, resume: bool = False) -> dict[str, Any]:
     """Run the trainer plugin for a prepared run folder and return its results."""
     handles = load_run_plugins(run)
     resume_from = run.latest_checkpoint() if resume else None
+    carry = prepare_resume(run, resume_from) if resume and is_main_process() else None
+    if carry is not None:  # kept in status.json, so a second resume adds to it
+        run.set_status("running", prior_train_s=carry["prior_train_s"])
     ctx = RunContext(
         run_dir=run.path,
         reporter=FolderReporter(run),
@@ -55,7 +59,8 @@ def execute(run: RunFolder, resume: bool = False) -> dict[str, Any]:
         recipe=run.recipe(),
         **handles,
     )
-    return handles["trainer"].instance.run(ctx)
+    results = handles["trainer"].instance.run(ctx)
+    return whole_run_results(results, carry) if carry is not None else results
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -325,13 +325,16 @@ class RunFolder:
 
     def latest_checkpoint(self) -> Path | None:
         """The newest complete checkpoint. The Trainer writes trainer_state.json last, so a
-        checkpoint without it was cut short (the process was killed while saving)."""
+        checkpoint without it (or with a damaged one) was cut short or spoilt: the one
+        before it is used."""
         checkpoints = [
-            p
-            for p in self.checkpoints_dir.glob("checkpoint-*")
-            if p.name.split("-")[-1].isdigit() and (p / "trainer_state.json").is_file()
+            p for p in self.checkpoints_dir.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()
         ]
-        return max(checkpoints, key=lambda p: int(p.name.split("-")[-1]), default=None)
+        for checkpoint in sorted(checkpoints, key=lambda p: -int(p.name.split("-")[-1])):
+            state = _read_json_object(checkpoint / "trainer_state.json")
+            if isinstance(state, dict):  # a damaged one: fall back to the one before it
+                return checkpoint
+        return None
 
 
 #: results.json keys that hold numbers (a string there would break every table)
