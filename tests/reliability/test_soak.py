@@ -316,14 +316,15 @@ def _training_pids(world: World) -> list[int]:
     return pids
 
 
-def _no_orphans(world: World) -> None:
+def _orphans(world: World) -> list[int]:
+    """Training processes still running 40 s after the command ended (killed, then named)."""
     deadline = time.monotonic() + 40
     while _training_pids(world) and time.monotonic() < deadline:
         time.sleep(0.2)
     left = _training_pids(world)
     for pid in left:
         os.killpg(pid, signal.SIGKILL)
-    assert not left, f"training processes left running: {left}"
+    return left
 
 
 def make_world(tmp_path: Path, tiny_models, tiny_csv_dir) -> World:
@@ -369,8 +370,9 @@ def test_soak(tmp_path: Path, tiny_models, tiny_csv_dir) -> None:
         before = checksums(world.root)
         runs_before = {p.name for p in world.runs.iterdir()}
         code, output = run_case(world, case)
-        if case.kill is not None:
-            _no_orphans(world)
+        left = _orphans(world) if case.kill is not None else []
+        if left:
+            failures.append(f"{n} {case.kind} after {case.kill[1]:.1f} s: left running {left}")
         new_runs = {p.name for p in world.runs.iterdir()} - runs_before
         outcomes[(case.kind.split(":")[0], "ok" if code == 0 else "refused")] += 1
         if "Traceback" in output:

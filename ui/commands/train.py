@@ -112,6 +112,8 @@ def train_command(
             return
         click.echo(f"run {run.id}  ({run.path})")
         resume = False
+    # from here on Ctrl-C, SIGTERM and SIGHUP ask to stop the run, even one that is starting
+    stop = None if detach else StopRequest().install()
     try:
         process = start_run(run, resume=resume, nproc=nproc)
     except PeftlabError as exc:
@@ -119,7 +121,7 @@ def train_command(
     if detach:
         click.echo(f"started in the background (pid {process.pid}); log: {run.log_file}")
         return
-    raise SystemExit(follow(run, process, verbose))
+    raise SystemExit(follow(run, process, verbose, stop))
 
 
 def _prepare(
@@ -223,14 +225,20 @@ def _describe(progress: dict[str, Any], tail: MetricsTail) -> str:
     return "  ".join(parts)
 
 
-def follow(run: RunFolder, process: subprocess.Popen, verbose: bool = False) -> int:
-    """Show the run's progress until its process ends; returns the command's exit code."""
+def follow(
+    run: RunFolder,
+    process: subprocess.Popen,
+    verbose: bool = False,
+    stop: StopRequest | None = None,
+) -> int:
+    """Show the run's progress until its process ends (or a stop is asked for); returns the
+    command's exit code."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     console = Console()
     tail = MetricsTail(run)
-    previous = _signals_interrupt()
+    stop = stop or StopRequest().install()
     columns = (
         TextColumn("[bold]{task.description:<10}"),
         BarColumn(),
@@ -242,6 +250,8 @@ def follow(run: RunFolder, process: subprocess.Popen, verbose: bool = False) -> 
         with Progress(*columns, console=console, transient=False) as bar:
             task = bar.add_task("starting", total=None, info="")
             while True:
+                if stop.requested:
+                    raise KeyboardInterrupt
                 done = process.poll() is not None
                 progress = run.progress()
                 tail.update()
@@ -263,36 +273,42 @@ def follow(run: RunFolder, process: subprocess.Popen, verbose: bool = False) -> 
         _stop_followed_run(run, process, console)
         return 130
     finally:
-        _restore_signals(previous)
+        stop.restore()
     if process.returncode == LOCKED_EXIT_CODE:  # lost a race with another `--resume`
         console.print(f"[red]error:[/red] run {run.id}: another process is training this run")
         return 2
     return report(run, console, process.returncode, verbose)
 
 
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
-def _interrupt(_signum: int, _frame: Any) -> None:
-    raise KeyboardInterrupt
+class StopRequest:
+    """Ctrl-C, SIGTERM and SIGHUP (a timeout, a cancelled CI job, a closed terminal) ask the
+    command to stop its run the way Ctrl-C does; the training process has its own session
+    and would live on otherwise. The handler only notes the signal: raising from it could
+    land between starting the process and following it, and leave the run orphaned."""
 
+    def __init__(self) -> None:
+        self.requested: int | None = None
+        self._previous: dict[int, Any] = {}
 
-def _signals_interrupt() -> dict[int, Any]:
-    """SIGTERM and SIGHUP (a timeout, a cancelled CI job, a closed terminal) stop the run the
-    way Ctrl-C does; the training process has its own session and would live on otherwise."""
-    previous = {sig: signal.signal(sig, _interrupt) for sig in STOP_SIGNALS}
-    previous[signal.SIGINT] = signal.getsignal(signal.SIGINT)
-    return previous
+    def install(self) -> StopRequest:
+        self._previous = {sig: signal.signal(sig, self._note) for sig in STOP_SIGNALS}
+        return self
 
+    def _note(self, signum: int, _frame: Any) -> None:
+        self.requested = signum
 
-def _restore_signals(previous: dict[int, Any]) -> None:
-    for sig, handler in previous.items():
-        signal.signal(sig, handler)
+    def restore(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous = {}
 
 
 def _stop_followed_run(run: RunFolder, process: subprocess.Popen, console: Any) -> None:
     """Stop the run; a second signal must not cut this short and leave the run orphaned."""
-    for sig in (signal.SIGINT, *STOP_SIGNALS):
+    for sig in STOP_SIGNALS:
         signal.signal(sig, signal.SIG_IGN)
     _say(console, "[yellow]stopping the training process...[/yellow]")
     stop_run(run, process)
