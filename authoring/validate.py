@@ -235,7 +235,8 @@ def contract_problems(manifest: Manifest, folder: Path) -> list[PeftlabError]:
     # a private module name, so validating never touches a version the registry imported
     salt = f"validate:{folder.resolve()}:{content_hash(folder)}"
     version = hashlib.sha256(salt.encode()).hexdigest()
-    failure = trial_import(folder)  # os._exit(), a hang or KeyboardInterrupt stay in a child
+    # os._exit(), a hang or KeyboardInterrupt at import stay in a child process
+    failure = trial_import(folder, entry=(manifest.kind, manifest.id, manifest.entry))
     if failure is not None:
         failure.field = failure.field or "entry"
         failure.args = (failure.render(),)

@@ -43,15 +43,20 @@ def imports_guarded() -> bool:
     return _guard_users > 0
 
 
-def trial_import(folder: Path, timeout: float | None = None) -> PluginLoadError | None:
-    """Import the bundle in `folder` in a child process; None when that went cleanly."""
+def trial_import(
+    folder: Path, timeout: float | None = None, *, entry: tuple[str, str, str] | None = None
+) -> PluginLoadError | None:
+    """Import the bundle in `folder` in a child process; None when that went cleanly.
+
+    `entry` is (kind, id, "module:attribute") when the caller has it (validate does, even
+    for a manifest with other problems); otherwise the child reads plugin.yaml."""
     folder = Path(folder).resolve()
     manifest_path = folder / "plugin.yaml"
     limit = TRIAL_TIMEOUT_S if timeout is None else timeout
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
     child = subprocess.Popen(
-        [sys.executable, "-m", "kernel.trialimport", str(folder)],
+        [sys.executable, "-m", "kernel.trialimport", str(folder), *(entry or ())],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
@@ -107,11 +112,14 @@ def _report(result: dict[str, object]) -> None:
 def main(argv: list[str]) -> int:
     """The child: import the bundle's entry once and report how it went on stdout."""
     from kernel.loader import content_hash, import_entry
-    from kernel.manifest import load_manifest
+    from kernel.manifest import Manifest, load_manifest
 
     folder = Path(argv[0])
     try:
-        manifest = load_manifest(folder / "plugin.yaml")
+        if len(argv) == 4:  # kind, id and entry given: the rest of the manifest may be broken
+            manifest = Manifest.model_construct(kind=argv[1], id=argv[2], entry=argv[3])
+        else:
+            manifest = load_manifest(folder / "plugin.yaml")
         import_entry(manifest, folder, content_hash(folder))
     except PeftlabError as exc:
         _report({"ok": False, **exc.as_dict()})
