@@ -78,6 +78,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {run.path}: another process is training this run", file=sys.stderr)
         return LOCKED_EXIT_CODE
     try:
+        return train_locked(run, args.resume, main_process)
+    finally:  # released here too, not only at exit: a caller may run the next session in-process
+        if lock is not None:
+            lock.close()
+
+
+def train_locked(run: RunFolder, resume: bool, main_process: bool) -> int:
+    """Train a run whose lock this process holds; the exit code of the training process."""
+    try:
         if main_process:
             identity = ProcessIdentity.of(os.getpid())
             run.set_status(
@@ -85,12 +94,12 @@ def main(argv: list[str] | None = None) -> int:
                 pid=os.getpid(),
                 pid_started=identity.started if identity else None,
                 started=time.time(),
-                resumed=args.resume,
+                resumed=resume,
             )
     except OSError as exc:
         return _storage_exit(exc)
     try:
-        results = execute(run, resume=args.resume)
+        results = execute(run, resume=resume)
     except BaseException as exc:  # record every failure, including KeyboardInterrupt
         traceback.print_exc()  # the whole story goes to log.txt; status.json keeps one line
         return _record_failure(run, exc) if main_process else 1

@@ -7,11 +7,20 @@ none imports torch at module level, so `peftlab plugins list` stays fast.
 from __future__ import annotations
 
 import importlib
+import signal
 from pathlib import Path
 
-import click
 
-from ui.context import CliState
+def _quiet_interrupt(_signum: int, _frame: object) -> None:
+    raise SystemExit(130)
+
+
+# Ctrl-C while the commands are still loading ends quietly, not with an import traceback
+signal.signal(signal.SIGINT, _quiet_interrupt)
+
+import click  # noqa: E402 - after the handler above
+
+from ui.context import CliState  # noqa: E402
 
 COMMAND_MODULES = ("plugins", "train", "runs", "compare", "export", "app", "authoring")
 
@@ -32,7 +41,9 @@ COMMAND_MODULES = ("plugins", "train", "runs", "compare", "export", "app", "auth
 )
 @click.version_option(package_name="peftlab", prog_name="peftlab")
 @click.pass_context
-def cli(ctx: click.Context, plugins_dir: tuple[Path, ...], no_entry_points: bool, runs_dir: Path | None) -> None:
+def cli(
+    ctx: click.Context, plugins_dir: tuple[Path, ...], no_entry_points: bool, runs_dir: Path | None
+) -> None:
     """peftlab: parameter-efficient fine-tuning, technique by technique, side by side."""
     ctx.obj = CliState(list(plugins_dir), not no_entry_points, runs_dir)
 
@@ -45,6 +56,9 @@ for _name in COMMAND_MODULES:
             raise
         continue  # a topic not present in this build
     _module.register(cli)
+
+
+signal.signal(signal.SIGINT, signal.default_int_handler)  # loaded: commands handle Ctrl-C
 
 
 def main() -> None:
