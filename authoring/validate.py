@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from kernel.bundlefiles import walk_bundle
 from kernel.errors import ManifestError, PeftlabError, PluginLoadError
 from kernel.loader import content_hash, entry_file, import_entry, module_prefix, retire_modules
 from kernel.manifest import (
@@ -31,6 +32,7 @@ from kernel.manifest import (
 )
 from kernel.params import defaults_problems
 from kernel.registry import Snapshot
+from kernel.trialimport import trial_import
 from sdk.base import BASE_CLASSES
 
 ERROR = "error"
@@ -82,6 +84,10 @@ def validate_bundle(
     problems += _param_problems(data, manifest_path)
     problems += _architecture_problems(data, manifest_path, architectures)
     problems += _package_problems(data, manifest_path)
+    problems += [  # links out of the bundle and special files: never copied nor imported
+        PluginLoadError(entry.reason, path=folder / entry.relative)
+        for entry in walk_bundle(folder)[1]
+    ]
 
     manifest = _entry_manifest(data, bad_fields)
     if manifest is not None:
@@ -244,6 +250,12 @@ def contract_problems(manifest: Manifest, folder: Path) -> list[PeftlabError]:
     # a private module name, so validating never touches a version the registry imported
     salt = f"validate:{folder.resolve()}:{content_hash(folder)}"
     version = hashlib.sha256(salt.encode()).hexdigest()
+    # os._exit(), a hang or KeyboardInterrupt at import stay in a child process
+    failure = trial_import(folder, entry=(manifest.kind, manifest.id, manifest.entry))
+    if failure is not None:
+        failure.field = failure.field or "entry"
+        failure.args = (failure.render(),)
+        return [failure]
     try:
         entry = import_entry(manifest, folder, version)
     except PeftlabError as exc:

@@ -485,7 +485,7 @@ def _combine(
                 shutil.copy2(item, out_dir / item.name)
     config_path = out_dir / ADAPTER_CONFIG
     saved_config = json.loads(config_path.read_text())
-    saved_config["task_type"] = task_type.value if hasattr(task_type, "value") else task_type
+    saved_config["task_type"] = getattr(task_type, "value", task_type)
     saved_config["modules_to_save"] = head_modules or None
     saved_config["base_model_name_or_path"] = _adapter_config(first).get("base_model_name_or_path")
     config_path.write_text(json.dumps(saved_config, indent=2, sort_keys=True) + "\n")

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from engine.evaluate_data import (
     CLASSIFICATION,
@@ -101,7 +102,7 @@ def _data_by_task(
     return data
 
 
-def _scorer(options: EvaluateOptions):  # noqa: ANN202 - an sdk.scoring.BertScorer or None
+def _scorer(options: EvaluateOptions) -> Any:  # an sdk.scoring.BertScorer or None
     if not options.bertscore:
         return None
     from sdk.scoring import BertScorer

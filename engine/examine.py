@@ -78,8 +78,8 @@ def classification_report(
         for i in range(len(texts))
         if predicted[i] != true[i]
     ]
-    wrong.sort(key=lambda row: -row["confidence"])  # confidently wrong first
-    correct = sum(p == t for p, t in zip(predicted, true, strict=True))
+    wrong.sort(key=lambda row: -float(row["confidence"]))  # type: ignore[arg-type]  # confidently wrong first
+    correct = sum(1 for p, t in zip(predicted, true, strict=True) if p == t)
     return ClassReport(
         label_names=list(label_names),
         confusion=matrix.tolist(),
@@ -106,8 +106,9 @@ def generation_report(
         }
         for source, reference, output in zip(inputs, references, outputs, strict=True)
     ]
-    mean = sum(r["rougeL"] for r in rows) / len(rows) if rows else 0.0
-    rows.sort(key=lambda row: row["rougeL"])
+    scores = [float(r["rougeL"]) for r in rows]  # type: ignore[arg-type]
+    mean = sum(scores) / len(scores) if scores else 0.0
+    rows.sort(key=lambda row: float(row["rougeL"]))  # type: ignore[arg-type]
     return GenerationReport(rows=rows, mean_rouge_l=mean, examples=len(rows))
 
 

@@ -36,7 +36,8 @@ def derived_facts(bundle: Bundle, params: dict[str, Any]) -> DerivedFacts | None
         task=section.tasks[0],
     )
     try:
-        return bundle.instantiate().derived_facts(ctx)
+        provider: Any = bundle.instantiate()
+        return provider.derived_facts(ctx)
     except ModelLoadError as exc:
         raise ParamError(str(exc), path=bundle.path, field="model.name_or_path") from None
 

@@ -23,7 +23,7 @@ import psutil
 from kernel.config import PROJECT_ROOT
 from kernel.errors import RunError
 from kernel.procs import ProcessIdentity
-from kernel.runs import RunFolder
+from kernel.runs import RunFolder, storage_error
 
 #: how long each signal gets before the next, stronger one
 STOP_SIGNALS = ((signal.SIGINT, 20.0), (signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0))
@@ -41,18 +41,24 @@ def runner_command(run: RunFolder, *, resume: bool = False, nproc: int = 1) -> l
 
 def start_run(
     run: RunFolder, *, resume: bool = False, nproc: int = 1, env: dict[str, str] | None = None
-) -> subprocess.Popen:
+) -> subprocess.Popen[bytes]:
     """Launch the training process in the background; its output goes to log.txt.
 
     `env` is added to this process's environment (e.g. thread counts for parallel runs).
     """
+    run = RunFolder(run.path.absolute())  # the process runs inside the folder
     if resume and run.status().get("state") == "running":
         raise RunError("this run is still running", path=run.path)
+    if run_lock_held(run):
+        raise RunError("another process is training this run", path=run.path)
     env = {**os.environ, **(env or {})}
     # The runner imports the engine and the SDK from this checkout even when started elsewhere.
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
     env.setdefault("TOKENIZERS_PARALLELISM", "false")
-    log = open(run.log_file, "ab")  # noqa: SIM115 - handed to the child process
+    try:
+        log = open(run.log_file, "ab")  # noqa: SIM115 - handed to the child process
+    except OSError as exc:
+        raise storage_error(exc, run.path, "write the run's log") from None
     try:
         return subprocess.Popen(
             runner_command(run, resume=resume, nproc=nproc),
@@ -67,13 +73,20 @@ def start_run(
         log.close()
 
 
+def run_lock_held(run: RunFolder) -> bool:
+    """Whether a training process holds the run folder's lock (it takes it for its life)."""
+    return run.lock_held()
+
+
 @dataclass(frozen=True)
 class StopOutcome:
     stopped: bool
     message: str
 
 
-def run_process(run: RunFolder, child: subprocess.Popen | None = None) -> psutil.Process | None:
+def run_process(
+    run: RunFolder, child: subprocess.Popen[bytes] | None = None
+) -> psutil.Process | None:
     """The live training process of a run: the child this process started, or the one
     status.json names when its pid and start time still match."""
     if child is not None:
@@ -83,7 +96,7 @@ def run_process(run: RunFolder, child: subprocess.Popen | None = None) -> psutil
 
 
 def stop_run(
-    run: RunFolder, child: subprocess.Popen | None = None, *, grace_s: float | None = None
+    run: RunFolder, child: subprocess.Popen[bytes] | None = None, *, grace_s: float | None = None
 ) -> StopOutcome:
     """Stop a run's training process group and mark the run interrupted (resumable)."""
     process = run_process(run, child)
@@ -100,7 +113,7 @@ def stop_run(
 
 
 def _signal_group(
-    process: psutil.Process, child: subprocess.Popen | None, grace_s: float | None
+    process: psutil.Process, child: subprocess.Popen[bytes] | None, grace_s: float | None
 ) -> None:
     group = os.getpgid(process.pid)
     own_group = os.getpgid(0)
@@ -117,7 +130,7 @@ def _signal_group(
         _wait(process, child, grace_s if index == 0 and grace_s is not None else wait_s)
 
 
-def _running(process: psutil.Process, child: subprocess.Popen | None) -> bool:
+def _running(process: psutil.Process, child: subprocess.Popen[bytes] | None) -> bool:
     if child is not None:
         return child.poll() is None
     try:
@@ -126,7 +139,7 @@ def _running(process: psutil.Process, child: subprocess.Popen | None) -> bool:
         return False
 
 
-def _wait(process: psutil.Process, child: subprocess.Popen | None, seconds: float) -> None:
+def _wait(process: psutil.Process, child: subprocess.Popen[bytes] | None, seconds: float) -> None:
     deadline = time.monotonic() + seconds
     while _running(process, child) and time.monotonic() < deadline:
         if child is not None:

@@ -100,7 +100,7 @@ def active_runs(runs_dir: Path) -> list[RunFolder]:
     return [run for run in list_runs(runs_dir) if is_live(run)]
 
 
-def start_next(runs_dir: Path) -> tuple[RunFolder, subprocess.Popen] | None:
+def start_next(runs_dir: Path) -> tuple[RunFolder, subprocess.Popen[bytes]] | None:
     """Start the first queued run when no run is training; None when nothing started."""
     from engine.process import start_run
 

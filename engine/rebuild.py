@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.plugins import load_plugin
+from engine.weights import check_saved_weights
 from kernel.errors import RunError
 from kernel.runs import RunFolder
 
@@ -112,6 +113,7 @@ class TrainedModel:
 def load_trained(run: Path | str | RunFolder) -> TrainedModel:
     """The run's trained model: its base rebuilt, then its technique's saved weights."""
     run = as_run(run)
+    check_saved_weights(run.adapter_dir)  # safetensors only, and intact: before any loading
     with quiet_loading():
         loaded, tctx, info = _load_base(run)
         technique = load_plugin("technique", run.recipe()["technique"], run.path)

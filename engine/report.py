@@ -493,7 +493,7 @@ def front_labels(rows: Sequence[ReportRow]) -> list[str]:
     return [c.label for c in found.candidates if c.on_front]
 
 
-def _draw_front(ax: Any, rows: Sequence[ReportRow], points: list[tuple]) -> None:
+def _draw_front(ax: Any, rows: Sequence[ReportRow], points: list[tuple[Any, ...]]) -> None:
     """Ring the front's points and join them, left to right, with a dashed line."""
     labels = set(front_labels(rows))
     front = sorted((x, y) for row, x, y, _ in points if row.label in labels)

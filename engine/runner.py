@@ -9,6 +9,7 @@ torchrun every rank runs this; only rank 0 writes the run's files.
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import os
 import sys
@@ -19,9 +20,10 @@ from typing import Any
 
 from engine.effective import record_for_run
 from engine.plugins import load_run_plugins
+from engine.resume import prepare_resume, whole_run_results
 from kernel.errors import PeftlabError
 from kernel.procs import ProcessIdentity
-from kernel.runs import RunFolder
+from kernel.runs import LOCKED_EXIT_CODE, STORAGE_EXIT_BASE, RunFolder, storage_reason
 from sdk.context import RunContext
 
 #: (logger, message start) of warnings that say nothing about a run; they opened every log
@@ -32,12 +34,19 @@ KNOWN_NOISE = (
 )
 
 
+class _DropStart(logging.Filter):
+    def __init__(self, start: str) -> None:
+        super().__init__()
+        self.start = start
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(self.start)
+
+
 def quiet_known_noise() -> None:
     """Keep the warnings in KNOWN_NOISE out of the run's log."""
     for name, start in KNOWN_NOISE:
-        logging.getLogger(name).addFilter(
-            lambda record, start=start: not str(record.msg).startswith(start)
-        )
+        logging.getLogger(name).addFilter(_DropStart(start))
 
 
 def is_main_process() -> bool:
@@ -66,6 +75,9 @@ def execute(run: RunFolder, resume: bool = False) -> dict[str, Any]:
     if is_main_process():
         record_for_run(run, handles)  # what "0" and "auto" stand for in this run
     resume_from = run.latest_checkpoint() if resume else None
+    carry = prepare_resume(run, resume_from) if resume and is_main_process() else None
+    if carry is not None:  # kept in status.json, so a second resume adds to it
+        run.set_status("running", prior_train_s=carry["prior_train_s"])
     ctx = RunContext(
         run_dir=run.path,
         reporter=FolderReporter(run),
@@ -73,7 +85,8 @@ def execute(run: RunFolder, resume: bool = False) -> dict[str, Any]:
         recipe=run.recipe(),
         **handles,
     )
-    return handles["trainer"].instance.run(ctx)
+    results = handles["trainer"].instance.run(ctx)
+    return whole_run_results(results, carry) if carry is not None else results
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -82,36 +95,87 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
     args = parser.parse_args(argv)
     quiet_known_noise()
-    run = RunFolder(args.run_dir)
+    run = RunFolder(args.run_dir.absolute())
     main_process = is_main_process()
-    if main_process:
-        identity = ProcessIdentity.of(os.getpid())
-        run.set_status(
-            "running",
-            pid=os.getpid(),
-            pid_started=identity.started if identity else None,
-            started=time.time(),
-            resumed=args.resume,
-        )
     try:
-        results = execute(run, resume=args.resume)
-    except BaseException as exc:  # record every failure, including KeyboardInterrupt
+        lock = run.acquire_lock() if main_process else None
+    except OSError as exc:
+        return _storage_exit(exc)
+    if main_process and lock is None:  # a second `train --resume` of the same run: leave it be
+        print(f"error: {run.path}: another process is training this run", file=sys.stderr)
+        return LOCKED_EXIT_CODE
+    try:
+        return train_locked(run, args.resume, main_process)
+    finally:  # released here too, not only at exit: a caller may run the next session in-process
+        if lock is not None:
+            lock.close()
+
+
+def train_locked(run: RunFolder, resume: bool, main_process: bool) -> int:
+    """Train a run whose lock this process holds; the exit code of the training process."""
+    try:
         if main_process:
-            info = exc.as_dict() if isinstance(exc, PeftlabError) else {"message": str(exc)}
+            identity = ProcessIdentity.of(os.getpid())
             run.set_status(
-                "failed",
-                finished=time.time(),
-                error=f"{type(exc).__name__}: {exc}",
-                error_detail=info,
-                traceback=traceback.format_exc(),
+                "running",
+                pid=os.getpid(),
+                pid_started=identity.started if identity else None,
+                started=time.time(),
+                resumed=resume,
             )
-        traceback.print_exc()
-        return 1
+    except OSError as exc:
+        return _storage_exit(exc)
+    try:
+        results = execute(run, resume=resume)
+    except BaseException as exc:  # record every failure, including KeyboardInterrupt
+        traceback.print_exc()  # the whole story goes to log.txt; status.json keeps one line
+        return _record_failure(run, exc) if main_process else 1
     if main_process:
-        run.write_results(results)
-        run.set_status("completed", finished=time.time())
+        try:
+            run.write_results(results)
+            run.set_status("completed", finished=time.time())
+        except OSError as exc:
+            return _storage_exit(exc)
     _leave_process_group()
     return 0
+
+
+def resumable_failure(exc: BaseException) -> bool:
+    """Whether resuming could succeed where this failure happened: a stop, memory or a full
+    disk can pass; a wrong recipe, bad data or a bug fails the same way again."""
+    if isinstance(exc, KeyboardInterrupt | MemoryError):
+        return True
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EIO):
+        return True
+    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
+
+
+def _record_failure(run: RunFolder, exc: BaseException) -> int:
+    info = exc.as_dict() if isinstance(exc, PeftlabError) else {"message": str(exc)}
+    message = f"{type(exc).__name__}: {exc}"
+    try:
+        run.set_status(
+            "failed",
+            finished=time.time(),
+            error=message,
+            error_detail=info,
+            resumable=resumable_failure(exc),
+            traceback=traceback.format_exc(),
+        )
+    except OSError as write_error:
+        return _storage_exit(write_error)
+    return 1
+
+
+def _storage_exit(exc: OSError) -> int:
+    """The run folder cannot be written (a full or read-only disk): say why on stderr and in
+    the exit code, the one record that needs no disk space."""
+    try:
+        print(f"error: cannot write the run folder: {storage_reason(exc)}", file=sys.stderr)
+    except OSError:  # log.txt is on the same full disk
+        pass
+    code = exc.errno or 0
+    return STORAGE_EXIT_BASE + code if 0 < code < 256 - STORAGE_EXIT_BASE else 1
 
 
 def _leave_process_group() -> None:

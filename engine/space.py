@@ -108,7 +108,9 @@ class SearchSpace:
             if not p.is_range:
                 chosen[p.key] = trial.suggest_categorical(p.key, list(p.values))
             elif p.integer:
-                chosen[p.key] = trial.suggest_int(p.key, int(p.low), int(p.high), log=p.log)
+                chosen[p.key] = trial.suggest_int(
+                    p.key, int(p.low or 0), int(p.high or 0), log=p.log
+                )
             else:
                 chosen[p.key] = trial.suggest_float(p.key, p.low, p.high, log=p.log)
         return chosen
@@ -169,7 +171,7 @@ def _bounded(param: SearchParam, manifest: Any, model_manifest: Any, text: str) 
                 raise ParamError(f"a range needs a number param; '{param.name}' is {spec.type}")
             integer = spec.type == "int"
             for end in (param.low, param.high):
-                if integer and not float(end).is_integer():
+                if integer and end is not None and not float(end).is_integer():
                     raise ParamError(f"{end:g} is not an integer")
                 check_value(param.name, spec, end, model=model_manifest)
             return SearchParam(**{**param.__dict__, "integer": integer})

@@ -70,7 +70,7 @@ class LocalLauncher:
         self._free: queue.Queue[Slot] = queue.Queue()
         for slot in slots(parallel):
             self._free.put(slot)
-        self._live: set[subprocess.Popen] = set()
+        self._live: set[subprocess.Popen[bytes]] = set()
         self._lock = threading.Lock()
 
     def describe(self) -> str:

@@ -247,7 +247,8 @@ class CapabilityGraph:
     def to_text(self) -> str:
         lines = []
         for key in sorted(self.nodes):
-            fits, misfits = [], []
+            fits: list[tuple[tuple[str, str], tuple[str, ...]]] = []
+            misfits: list[tuple[tuple[str, str], tuple[str, ...]]] = []
             for edge in self.edges:
                 if key not in (edge.source, edge.target):
                     continue

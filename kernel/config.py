@@ -58,7 +58,9 @@ class KernelConfig:
         """(folder, origin, priority) for every plugin folder, highest priority first."""
         # Within one level the folder given first wins (priority falls by list position).
         explicit = [Path(p).expanduser() for p in self.plugin_dirs]
-        sources = [(p, "path", PRIORITY_EXPLICIT + len(explicit) - i) for i, p in enumerate(explicit)]
+        sources = [
+            (p, "path", PRIORITY_EXPLICIT + len(explicit) - i) for i, p in enumerate(explicit)
+        ]
         if self.use_env_path:
             env = env_plugin_paths()
             sources += [(p, "env", PRIORITY_ENV + len(env) - i) for i, p in enumerate(env)]

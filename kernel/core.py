@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from kernel.capabilities import CapabilityGraph
 from kernel.config import PRIORITY_PACKAGE, KernelConfig
@@ -77,7 +77,7 @@ class Kernel:
             reloader.stop()
 
 
-def _pseudo_path(error: PluginLoadError):  # noqa: ANN202 - a Path key for a non-folder problem
+def _pseudo_path(error: PluginLoadError) -> Any:  # a Path key for a non-folder problem
     from pathlib import Path
 
     return Path(f"<{error.path}:{error.field}>")

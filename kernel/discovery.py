@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 from kernel.errors import PluginLoadError
 from kernel.manifest import MANIFEST_FILE
@@ -102,7 +103,7 @@ def scan_entry_points(
     for namespace in ENTRY_POINT_NAMESPACES.values():
 
         def failed(
-            _manager: object, entry_point: object, err: Exception, namespace: str = namespace
+            _manager: Any, entry_point: Any, err: BaseException, namespace: str = namespace
         ) -> None:
             name = getattr(entry_point, "name", "?")
             value = getattr(entry_point, "value", "?")
@@ -114,7 +115,9 @@ def scan_entry_points(
                 )
             )
 
-        manager = ExtensionManager(namespace, on_load_failure_callback=failed)
+        manager: ExtensionManager[Any] = ExtensionManager(
+            namespace, on_load_failure_callback=failed
+        )
         for ext in manager:
             dist = getattr(ext.entry_point, "dist", None)
             dist_name = getattr(dist, "name", None) or ext.entry_point.value.split(":")[0]

@@ -42,6 +42,7 @@ from watchdog.observers.api import BaseObserver, ObservedWatch
 
 from kernel.discovery import MAX_DEPTH, is_ignored_name
 from kernel.manifest import MANIFEST_FILE
+from kernel.trialimport import guard_imports
 
 if TYPE_CHECKING:
     from kernel.core import Kernel
@@ -173,6 +174,7 @@ class HotReloader:
         if self._observer is not None:
             return self
         self._stopping = False
+        guard_imports(True)  # a watching process lives long: bundle code is tried in a child first
         self._observer = Observer()
         self._observer.daemon = True
         self._worker = threading.Thread(target=self._run, name="peftlab-hot-reload", daemon=True)
@@ -185,6 +187,7 @@ class HotReloader:
         """Stop watching; changes still waiting for their timer are dropped."""
         observer, self._observer = self._observer, None
         if observer is not None:
+            guard_imports(False)
             observer.stop()
             observer.join(timeout)
         with self._cond:

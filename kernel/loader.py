@@ -17,7 +17,9 @@ import sys
 import traceback
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
+from kernel.bundlefiles import check_entry
 from kernel.discovery import is_ignored_name
 from kernel.errors import MissingDependencyError, PluginLoadError
 from kernel.manifest import Manifest
@@ -32,19 +34,25 @@ class FreshSourceLoader(importlib.machinery.SourceFileLoader):
     so an edit saved within a second that keeps the size would reload stale code.
     """
 
-    def path_stats(self, path: str) -> dict:
+    def path_stats(self, path: str) -> dict[str, Any]:
         raise OSError("bundle sources are always compiled fresh")
 
 
 class BundleFinder(importlib.abc.MetaPathFinder):
     """Finds modules of versioned bundle packages, only inside their own folder."""
 
-    def find_spec(self, fullname: str, path, target=None):  # noqa: ANN001, ANN201
+    def find_spec(
+        self, fullname: str, path: Any, target: Any = None
+    ) -> importlib.machinery.ModuleSpec | None:
         if not fullname.startswith(ROOT_PACKAGE + ".") or not path:
             return None
         leaf = fullname.rsplit(".", 1)[1]
+        root = _bundle_root(fullname)
         for folder in path:
             package_init = Path(folder) / leaf / "__init__.py"
+            module_file = Path(folder) / f"{leaf}.py"
+            for candidate in (package_init, module_file):
+                _refuse_outside(candidate, root)
             if package_init.is_file():
                 return importlib.util.spec_from_file_location(
                     fullname,
@@ -52,12 +60,27 @@ class BundleFinder(importlib.abc.MetaPathFinder):
                     loader=FreshSourceLoader(fullname, str(package_init)),
                     submodule_search_locations=[str(package_init.parent)],
                 )
-            module_file = Path(folder) / f"{leaf}.py"
             if module_file.is_file():
                 return importlib.util.spec_from_file_location(
                     fullname, module_file, loader=FreshSourceLoader(fullname, str(module_file))
                 )
         return None
+
+
+def _bundle_root(fullname: str) -> Path | None:
+    """The folder of the bundle version a module name belongs to (peftlab_bundles.K.ID.vH)."""
+    package = sys.modules.get(".".join(fullname.split(".")[:4]))
+    search = getattr(package, "__path__", None)
+    return Path(list(search)[0]).resolve() if search else None
+
+
+def _refuse_outside(candidate: Path, root: Path | None) -> None:
+    """A module file that is a link out of the bundle, or a special file, is never imported."""
+    if root is None or not (candidate.exists() or candidate.is_symlink()):
+        return
+    kind, reason = check_entry(candidate, root)
+    if kind == "refused":
+        raise ImportError(f"{candidate.name}: {reason}; bundle code stays inside it")
 
 
 def _install_finder() -> None:
@@ -117,7 +140,7 @@ def _ensure_package(name: str, path: list[str]) -> ModuleType:
     module = sys.modules.get(name)
     if module is None:
         module = ModuleType(name)
-        module.__path__ = path  # type: ignore[attr-defined]
+        module.__path__ = path
         module.__package__ = name
         sys.modules[name] = module
     return module

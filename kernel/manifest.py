@@ -16,6 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from kernel import manifest_cache
 from kernel.errors import ManifestError
+from kernel.yamlio import load_yaml as bounded_yaml
+from kernel.yamlio import parse_bounded
 
 MANIFEST_FILE = "plugin.yaml"
 API_VERSION = 1
@@ -130,7 +132,7 @@ class ModelFacts(_Strict):
     )
     tasks: list[Task] = Field(min_length=1, description="Tasks the model can be built for.")
     layer_kinds: list[LayerKind] = Field(
-        default_factory=lambda: ["linear"],
+        default_factory=lambda: list[LayerKind](["linear"]),
         description="Kinds of the model's adaptable layers (linear, conv1d, embedding, "
         "layernorm); techniques state which kinds they adapt.",
     )
@@ -287,7 +289,7 @@ class _UniqueKeys:
     first without a word (a second `params:` would silently replace the first).
     """
 
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[object] = set()
         for key_node, _value in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
@@ -324,8 +326,9 @@ else:  # PyYAML built without libyaml
 
 
 def load_yaml(text: str) -> object:
-    """Parse YAML with the safe loader (libyaml's when installed), refusing duplicate keys."""
-    return yaml.load(text, Loader=UniqueKeyFastLoader)
+    """Parse YAML with the safe loader (libyaml's when installed), refusing duplicate keys
+    and alias bombs."""
+    return parse_bounded(text, UniqueKeyFastLoader)
 
 
 def read_manifest_data(path: Path) -> object:
@@ -341,13 +344,7 @@ def read_manifest_data(path: Path) -> object:
         raise ManifestError(f"not UTF-8 text ({exc.reason})", path=path) from None
     except OSError as exc:
         raise ManifestError(f"cannot read: {exc.strerror}", path=path) from None
-    try:
-        data = load_yaml(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ManifestError(f"not valid YAML: {problem}", path=path, line=line) from None
+    data = bounded_yaml(text, path, error=ManifestError, loader=UniqueKeyFastLoader)
     manifest_cache.store(path, data)
     return data
 

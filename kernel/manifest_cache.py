@@ -17,10 +17,11 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 SETTLE_SECONDS = 2.0
 _LOCK = threading.Lock()
-_entries: dict[str, list] | None = None
+_entries: dict[str, list[Any]] | None = None
 _dirty = False
 
 
@@ -37,7 +38,7 @@ def _stamp(path: Path) -> tuple[str, list[int]] | None:
     return str(path.resolve()), [stat.st_size, stat.st_mtime_ns, stat.st_ino]
 
 
-def _load() -> dict[str, list]:
+def _load() -> dict[str, list[Any]]:
     global _entries
     if _entries is None:
         try:

@@ -15,9 +15,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from kernel.errors import IncompatibleError, PeftlabError, RecipeError
-from kernel.manifest import Manifest, load_yaml
+from kernel.manifest import Manifest
 from kernel.params import complete_params, parse_cli_value
 from kernel.registry import Bundle, Snapshot
+from kernel.yamlio import read_yaml
 
 RECIPE_KINDS = ("dataset", "model", "technique", "trainer")
 
@@ -71,17 +72,14 @@ class Recipe(BaseModel):
 
 def load_recipe(path: Path) -> Recipe:
     path = Path(path)
-    try:
-        data = load_yaml(path.read_text(encoding="utf-8"))  # safe, duplicate keys refused
+    try:  # safe, duplicate keys and alias bombs refused, bytes that are not UTF-8 named
+        data = read_yaml(path, error=RecipeError)
     except FileNotFoundError:
         raise RecipeError("recipe file not found", path=path) from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise RecipeError(
-            f"not valid YAML: {getattr(exc, 'problem', exc)}",
-            path=path,
-            line=mark.line + 1 if mark else None,
-        ) from None
+    except IsADirectoryError:
+        raise RecipeError("a folder, not a recipe file", path=path) from None
+    except OSError as exc:
+        raise RecipeError(f"cannot read: {exc.strerror}", path=path) from None
     if not isinstance(data, dict):
         raise RecipeError("a recipe must be a mapping", path=path)
     data.pop("resolved", None)  # a run's recipe.yaml can be reused as a recipe:
@@ -134,14 +132,44 @@ class ResolvedRecipe:
 FactsDeriver = Callable[[Bundle, dict[str, Any]], Manifest]
 
 
+def absolute_paths(
+    kind: str, manifest: Any, params: dict[str, Any], base_dir: Path
+) -> dict[str, Any]:
+    """Params with every relative path a person typed made absolute against `base_dir` (where
+    they typed it): `path` params always, a model's text param when it names a local folder.
+
+    The training process runs in the run folder, so a relative path left as typed would be
+    looked up there."""
+    result = dict(params)
+    for name, value in params.items():
+        if not isinstance(value, str) or not value or Path(value).is_absolute():
+            continue
+        spec = manifest.params.get(name)
+        typed = Path(value).expanduser()
+        if spec is not None and spec.type == "path":
+            result[name] = str((base_dir / typed).resolve())
+        elif kind == "model" and spec is not None and spec.type == "str":
+            local = base_dir / typed
+            if value.startswith((".", "~")) or local.exists():  # a folder, not a hub id
+                result[name] = str(local.resolve())
+    return result
+
+
 def resolve(
-    recipe: Recipe, snapshot: Snapshot, graph: Any, derive_facts: FactsDeriver | None = None
+    recipe: Recipe,
+    snapshot: Snapshot,
+    graph: Any,
+    derive_facts: FactsDeriver | None = None,
+    *,
+    base_dir: Path | None = None,
 ) -> ResolvedRecipe:
-    """Look up every plugin, check they fit together, and complete every param.
+    """Look up every plugin, check they fit together, and complete every param; relative
+    paths are resolved against `base_dir` (default: the current directory).
 
     With `derive_facts`, a model bundle that derives its facts is checked again with
     the facts of the model its params name, so a misfit is refused here too.
     """
+    base_dir = Path(base_dir) if base_dir is not None else Path.cwd()
     bundles = {kind: snapshot.get(kind, recipe.choice(kind).id) for kind in RECIPE_KINDS}
     reasons = graph.check(recipe.ids())
     if reasons:
@@ -157,6 +185,7 @@ def resolve(
             exc.field = f"{kind}.{exc.field}" if exc.field else kind
             exc.args = (exc.render(),)
             raise
+        params = absolute_paths(kind, bundles[kind].manifest, params, base_dir)
         plugins[kind] = ResolvedPlugin(kind, bundles[kind], params)
     model = bundles["model"]
     if derive_facts is not None and model.manifest.model and model.manifest.model.derived:

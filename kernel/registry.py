@@ -18,6 +18,7 @@ from kernel.discovery import BundleLocation
 from kernel.errors import PeftlabError, PluginLoadError, UnknownPluginError
 from kernel.loader import content_hash, import_entry, module_prefix, retire_modules
 from kernel.manifest import MANIFEST_FILE, Manifest, load_manifest
+from kernel.trialimport import imports_guarded, trial_import
 
 Key = tuple[str, str]
 
@@ -65,6 +66,10 @@ class Bundle:
                         "never imported; reload or rescan to use the current files",
                         path=self.path / MANIFEST_FILE,
                     )
+                if self.origin != "builtin" and imports_guarded():
+                    failure = trial_import(self.path)  # a crash or hang stays in the child
+                    if failure is not None:
+                        raise failure
                 self._entry = import_entry(self.manifest, self.path, self.content_hash)
             return self._entry
 
@@ -154,13 +159,17 @@ def check_entry_exists(bundle: Bundle) -> None:
 
 def _problem_key(location: BundleLocation) -> Key | None:
     """Best-effort kind and id of a broken bundle, so a failed reload maps to its last good one."""
-    import yaml
+    from kernel.yamlio import read_yaml
 
     try:
-        data = yaml.safe_load((location.path / MANIFEST_FILE).read_text(encoding="utf-8"))
+        data = read_yaml(location.path / MANIFEST_FILE)
     except Exception:
         return None
-    if isinstance(data, dict) and isinstance(data.get("kind"), str) and isinstance(data.get("id"), str):
+    if (
+        isinstance(data, dict)
+        and isinstance(data.get("kind"), str)
+        and isinstance(data.get("id"), str)
+    ):
         return (data["kind"], data["id"])
     return None
 
@@ -238,7 +247,9 @@ class Registry:
             snap = self._publish(problems)
             if old is not None:
                 self._retire(old)
-            return Change("reloaded" if old else "added", path, bundle.key, generation=snap.generation)
+            return Change(
+                "reloaded" if old else "added", path, bundle.key, generation=snap.generation
+            )
 
     def remove_folder(self, path: Path) -> Change:
         with self._lock:
@@ -320,4 +331,3 @@ def _row(bundle: Bundle, status: str, problem: BundleProblem | None) -> dict[str
         "status": status,
         "error": str(problem.error) if problem else "",
     }
-

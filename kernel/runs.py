@@ -14,6 +14,7 @@ A run whose status says running but whose process is gone reads as interrupted.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
@@ -22,15 +23,37 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from kernel.errors import RunError
 from kernel.procs import ProcessIdentity
+from kernel.yamlio import read_yaml
 
 TERMINAL_STATES = ("completed", "failed")
+#: the file a training process holds an exclusive lock on (flock) for as long as it lives
+LOCK_FILE = ".train.lock"
+#: exit code of a training process that found its run folder locked by another (EX_TEMPFAIL)
+LOCKED_EXIT_CODE = 75
+
+
+#: exit codes from this base up carry the errno of a storage failure the training process
+#: could not write down (a full disk): 100 + errno, so the reason survives in the exit code
+STORAGE_EXIT_BASE = 100
+
+
+def storage_reason(exc: OSError) -> str:
+    """'no space left on device', 'read-only file system', ... for a failed write."""
+    return (exc.strerror or str(exc)).lower()
+
+
+def storage_error(exc: OSError, path: Path, doing: str) -> RunError:
+    """A one-line RunError for a storage failure (a full or read-only runs folder)."""
+    return RunError(
+        f"cannot {doing}: {storage_reason(exc)}", path=getattr(exc, "filename", None) or path
+    )
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -102,8 +125,13 @@ class RunFolder:
 
     @classmethod
     def create(cls, runs_dir: Path, name: str) -> RunFolder:
-        """A new, uniquely named folder; mkdir is atomic, so two runs never share one."""
-        runs_dir.mkdir(parents=True, exist_ok=True)
+        """A new, uniquely named folder; mkdir is atomic, so two runs never share one. The path
+        is absolute: the training process runs inside the folder."""
+        runs_dir = Path(runs_dir).absolute()
+        try:
+            runs_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise storage_error(exc, runs_dir, "create the runs folder") from None
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         base = f"{stamp}-{_slug(name)}"
         for attempt in range(1000):
@@ -112,15 +140,18 @@ class RunFolder:
                 candidate.mkdir()
             except FileExistsError:
                 continue
+            except OSError as exc:
+                raise storage_error(exc, runs_dir, "create a run folder") from None
             return cls(candidate)
         raise RunError("could not create a unique run folder", path=runs_dir)
 
     @classmethod
     def find(cls, runs_dir: Path, ref: str) -> RunFolder:
-        """A run by folder path, exact id, or unique id prefix/suffix."""
-        direct = Path(ref)
-        if (direct / "recipe.yaml").is_file():
-            return cls(direct)
+        """A run by folder path (as typed: relative to the current directory), exact id, or
+        unique id prefix/suffix."""
+        direct = Path(ref).expanduser()
+        if _is_run_path(direct):
+            return cls(direct.absolute())
         candidates = [p for p in list_run_paths(runs_dir) if p.name == ref]
         if not candidates:
             candidates = [
@@ -156,10 +187,18 @@ class RunFolder:
         atomic_write_text(self.recipe_file, yaml.safe_dump(record, sort_keys=False))
 
     def recipe(self) -> dict[str, Any]:
+        """recipe.yaml as a mapping; a RunError naming the file when it is missing or damaged."""
         try:
-            return yaml.safe_load(self.recipe_file.read_text(encoding="utf-8")) or {}
+            data = read_yaml(self.recipe_file, error=RunError) or {}
         except FileNotFoundError:
             raise RunError("run has no recipe.yaml", path=self.path) from None
+        except OSError as exc:
+            raise RunError(f"cannot read: {exc.strerror}", path=self.recipe_file) from None
+        if not isinstance(data, dict):
+            raise RunError(
+                f"not a mapping but {type(data).__name__}", path=self.recipe_file
+            ) from None
+        return data
 
     def record(self) -> RunRecord:
         """recipe.yaml as a typed record (a RunError naming the file when it is damaged)."""
@@ -171,15 +210,49 @@ class RunFolder:
             where = ".".join(str(part) for part in first["loc"])
             raise RunError(f"{where}: {first['msg']}", path=self.recipe_file) from None
 
+    # the training lock -------------------------------------------------------
+    def acquire_lock(self) -> IO[bytes] | None:
+        """Take the run's exclusive lock (held until the returned file is closed or the
+        process ends, however it ends); None when another process holds it, OSError when
+        the folder cannot be written."""
+        handle = open(self.path / LOCK_FILE, "ab")  # noqa: SIM115 - held for the process
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            return None
+        return handle
+
+    def lock_held(self) -> bool:
+        """Whether some process holds the training lock now."""
+        try:
+            handle = open(self.path / LOCK_FILE, "ab")  # noqa: SIM115 - closed below
+        except OSError:
+            return False  # a folder we cannot write to: nobody trains in it through us
+        with handle:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                return True
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+            return False
+
     # status ----------------------------------------------------------------
     def status(self) -> dict[str, Any]:
-        try:
-            data = json.loads((self.path / "status.json").read_text(encoding="utf-8"))
-        except (FileNotFoundError, json.JSONDecodeError):
+        """status.json (pending when absent or damaged; running only while its process lives)."""
+        data = _read_json_object(self.path / "status.json")
+        if not isinstance(data, dict) or not isinstance(data.get("state"), str):
             data = {"state": "pending"}
         if data.get("state") == "running" and not _process_alive(data):
             data["state"] = "interrupted"
         return data
+
+    def resumable(self) -> bool:
+        """Whether resuming makes sense: interrupted, or failed in a way that can pass (a stop,
+        memory, a full disk); a deterministic failure would only fail the same way again."""
+        status = self.status()
+        state = status.get("state")
+        return state == "interrupted" or (state == "failed" and status.get("resumable") is True)
 
     def set_status(self, state: str, **fields: Any) -> None:
         data = {k: v for k, v in self.status().items() if k != "state"}
@@ -189,10 +262,8 @@ class RunFolder:
         atomic_write_json(self.path / "status.json", data)
 
     def progress(self) -> dict[str, Any]:
-        try:
-            return json.loads((self.path / "progress.json").read_text(encoding="utf-8"))
-        except (FileNotFoundError, json.JSONDecodeError):
-            return {}
+        data = _read_json_object(self.path / "progress.json")
+        return data if isinstance(data, dict) else {}
 
     def set_progress(self, **fields: Any) -> None:
         atomic_write_json(self.path / "progress.json", fields)
@@ -214,37 +285,124 @@ class RunFolder:
             with open(self.path / "metrics.jsonl", encoding="utf-8") as handle:
                 for line in handle:
                     try:
-                        rows.append(json.loads(line))
+                        row = json.loads(line)
                     except json.JSONDecodeError:
                         continue  # a line cut by a kill: skip it, keep the rest
-        except FileNotFoundError:
-            pass
+                    if isinstance(row, dict):
+                        rows.append(row)
+        except (OSError, UnicodeDecodeError):
+            pass  # no metrics yet, or a damaged file: no rows rather than no run
         return rows
 
     def write_results(self, results: dict[str, Any]) -> None:
         atomic_write_json(self.path / "results.json", results)
 
     def results(self) -> dict[str, Any] | None:
-        try:
-            return json.loads((self.path / "results.json").read_text(encoding="utf-8"))
-        except (FileNotFoundError, json.JSONDecodeError):
+        """results.json, or None when there is none or it is damaged (see damage())."""
+        data = _read_json_object(self.path / "results.json")
+        if not isinstance(data, dict) or _results_problem(data):
             return None
+        return data
+
+    def damage(self) -> str | None:
+        """Why this folder cannot be read as a run (None when it can): listings show the
+        reason instead of failing on it."""
+        try:
+            self.recipe()
+        except RunError as exc:
+            return exc.render()
+        for name in ("status.json", "results.json"):
+            data = _read_json_object(self.path / name)
+            if isinstance(data, str):
+                return f"{self.path / name}: {data}"
+        status = _read_json_object(self.path / "status.json")
+        problem = _status_problem(status) if isinstance(status, dict) else None
+        if problem:
+            return f"{self.path / 'status.json'}: {problem}"
+        results = _read_json_object(self.path / "results.json")
+        problem = _results_problem(results) if isinstance(results, dict) else None
+        return f"{self.path / 'results.json'}: {problem}" if problem else None
 
     def latest_checkpoint(self) -> Path | None:
         """The newest complete checkpoint. The Trainer writes trainer_state.json last, so a
-        checkpoint without it was cut short (the process was killed while saving)."""
+        checkpoint without it (or with a damaged one) was cut short or spoilt: the one
+        before it is used."""
         checkpoints = [
-            p
-            for p in self.checkpoints_dir.glob("checkpoint-*")
-            if p.name.split("-")[-1].isdigit() and (p / "trainer_state.json").is_file()
+            p for p in self.checkpoints_dir.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()
         ]
-        return max(checkpoints, key=lambda p: int(p.name.split("-")[-1]), default=None)
+        for checkpoint in sorted(checkpoints, key=lambda p: -int(p.name.split("-")[-1])):
+            state = _read_json_object(checkpoint / "trainer_state.json")
+            if isinstance(state, dict):  # a damaged one: fall back to the one before it
+                return checkpoint
+        return None
+
+
+#: results.json keys that hold numbers (a string there would break every table)
+NUMERIC_RESULTS = frozenset(
+    {
+        "accuracy", "f1_macro", "baseline_accuracy", "baseline_f1_macro", "eval_loss",
+        "train_loss", "trainable_params", "total_params", "trainable_percent",
+        "train_runtime_s", "train_samples_per_s", "train_tokens_per_s",
+        "inference_samples_per_s", "peak_memory_mb", "model_footprint_mb", "adapter_size_mb",
+        "global_step", "epochs", "learning_rate", "num_train_samples", "num_eval_samples",
+        "rouge1", "rouge2", "rougeL", "perplexity", "baseline_rouge1", "baseline_rouge2",
+        "baseline_rougeL", "baseline_perplexity",
+    }
+)  # fmt: skip
+
+
+def _read_json_object(path: Path) -> dict[str, Any] | str | None:
+    """A JSON object from `path`; None when the file is absent, else the reason it is damaged."""
+    try:
+        data = json.loads(path.read_bytes().decode("utf-8"))
+    except FileNotFoundError:
+        return None
+    except UnicodeDecodeError:
+        return "not UTF-8 text"
+    except json.JSONDecodeError as exc:
+        return f"not valid JSON ({exc.msg}, line {exc.lineno})"
+    except OSError as exc:
+        return f"cannot read ({exc.strerror})"
+    except RecursionError:
+        return "nested too deeply"
+    if not isinstance(data, dict):
+        return f"not a JSON object but {type(data).__name__}"
+    return data
+
+
+def _status_problem(status: dict[str, Any]) -> str | None:
+    if not isinstance(status.get("state"), str):
+        return "no state"
+    pid = status.get("pid")
+    if pid is not None and (isinstance(pid, bool) or not isinstance(pid, int)):
+        return f"'pid' should be an integer, not {type(pid).__name__} {pid!r:.40}"
+    for key in ("started", "finished", "pid_started"):
+        value = status.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+            return f"'{key}' should be a time in seconds, not {type(value).__name__} {value!r:.40}"
+    return None
+
+
+def _results_problem(results: dict[str, Any]) -> str | None:
+    for key in sorted(NUMERIC_RESULTS & set(results)):
+        value = results[key]
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+            return f"'{key}' should be a number, not {type(value).__name__} {value!r:.40}"
+    return None
+
+
+def _is_run_path(path: Path) -> bool:
+    try:
+        return (path / "recipe.yaml").is_file()
+    except OSError:  # a folder this user may not enter: not a run of theirs
+        return False
 
 
 def list_run_paths(runs_dir: Path) -> list[Path]:
-    if not runs_dir.is_dir():
+    try:
+        return sorted(p for p in runs_dir.iterdir() if _is_run_path(p))
+    except OSError:  # no runs folder yet, or one that cannot be read
         return []
-    return sorted(p for p in runs_dir.iterdir() if (p / "recipe.yaml").is_file())
 
 
 def list_runs(runs_dir: Path) -> list[RunFolder]:

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import Any
 
 from kernel.config import SCHEMA_FILE
 from kernel.manifest import Manifest
 
 
-def manifest_json_schema() -> dict:
+def manifest_json_schema() -> dict[str, Any]:
     schema = Manifest.model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["$id"] = "https://peftlab.dev/schema/plugin.schema.json"

@@ -193,6 +193,28 @@ def load_trainable(model: Any, directory: Path) -> Any:
     return model
 
 
+class SavedWeightsTechnique(Technique):
+    """A technique written without peft whose trained tensors are saved by name
+    (`save_trainable`): subclasses write `build(model, params, ctx)`; loading builds a
+    fresh base the same way, with the saved params, and copies the tensors in."""
+
+    #: the `technique` recorded in technique_config.json
+    saved_as: ClassVar[str] = ""
+
+    def build(self, model: Any, params: dict[str, Any], ctx: TechniqueContext) -> Any:
+        raise NotImplementedError
+
+    def apply(self, model: Any, ctx: TechniqueContext) -> Any:
+        return self.build(model, ctx.params, ctx)
+
+    def save(self, model: Any, directory: Path, ctx: TechniqueContext) -> None:
+        save_trainable(model, directory, technique=self.saved_as, ctx=ctx, params=ctx.params)
+
+    def load(self, base_model: Any, directory: Path, ctx: TechniqueContext) -> Any:
+        saved = read_saved(directory)
+        return load_trainable(self.build(base_model, saved.params, ctx), directory)
+
+
 def build_peft_model(model: Any, config: Any, ctx: TechniqueContext) -> Any:
     """`get_peft_model` with the task head trained and saved (peft `modules_to_save`).
 

@@ -7,15 +7,33 @@ none imports torch at module level, so `peftlab plugins list` stays fast.
 from __future__ import annotations
 
 import importlib
+import signal
 from pathlib import Path
 
-import click
 
-from ui.context import CliState
+def _quiet_interrupt(_signum: int, _frame: object) -> None:
+    raise SystemExit(130)
+
+
+# Ctrl-C while the commands are still loading ends quietly, not with an import traceback
+signal.signal(signal.SIGINT, _quiet_interrupt)
+
+import click  # noqa: E402 - after the handler above
+
+from ui.context import CliState  # noqa: E402
 
 COMMAND_MODULES = (
-    "plugins", "train", "runs", "evaluate", "compare", "sweep", "export", "app", "authoring",
-    "serve", "cache",
+    "plugins",
+    "train",
+    "runs",
+    "evaluate",
+    "compare",
+    "sweep",
+    "export",
+    "app",
+    "authoring",
+    "serve",
+    "cache",
 )
 
 
@@ -50,6 +68,9 @@ for _name in COMMAND_MODULES:
             raise
         continue  # a topic not present in this build
     _module.register(cli)
+
+
+signal.signal(signal.SIGINT, signal.default_int_handler)  # loaded: commands handle Ctrl-C
 
 
 def main() -> None:

@@ -98,6 +98,9 @@ def churn(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Ker
     )
     kernel.discover()
     kernel.start_watching(debounce=DEBOUNCE)
+    # These tests are about swapping versions under churn; the child-process trial import a
+    # watching process adds to each reload (test_import_faults.py) would only slow them down.
+    monkeypatch.setattr("kernel.registry.imports_guarded", lambda: False)
     try:
         yield kernel, folder.resolve()
     finally:

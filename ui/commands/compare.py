@@ -32,6 +32,7 @@ from kernel.errors import PeftlabError, RecipeError, RunError
 from kernel.recipe import RECIPE_KINDS, PluginChoice, Recipe
 from kernel.runs import RunFolder
 from ui.context import CliState, fail, pass_state
+from ui.options import out_option, parallel_options, recipe_option, set_option
 
 
 class CompareRecipe(BaseModel):
@@ -350,11 +351,8 @@ def command_line(ctx: click.Context) -> str:
 
 
 @click.command("compare")
-@click.option(
-    "--recipe",
-    "recipe_file",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="A compare recipe (a recipe with `techniques:`) or a plain recipe (its technique is ignored).",
+@recipe_option(
+    "A compare recipe (a recipe with `techniques:`) or a plain recipe (its technique is ignored)."
 )
 @click.option("--dataset", help="Dataset plugin id (replaces the recipe's).")
 @click.option("--model", help="Model plugin id (replaces the recipe's).")
@@ -362,22 +360,13 @@ def command_line(ctx: click.Context) -> str:
     "--techniques",
     help="Comma-separated technique ids, e.g. lora,qlora,ia3 (replaces the recipe's list).",
 )
-@click.option(
-    "--set",
-    "sets",
-    multiple=True,
-    metavar="KIND.PARAM=VALUE",
-    help="dataset./model./trainer.P=V for every run, technique.P=V for each technique "
+@set_option(
+    "dataset./model./trainer.P=V for every run, technique.P=V for each technique "
     "that has P, <technique>.P=V for one technique, <technique>.<kind>.P=V for one "
-    "technique's run (repeatable).",
+    "technique's run (repeatable)."
 )
 @click.option("--name", help="Name of the comparison (runs are <stamp>-<name>-<technique>).")
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    help="Report folder (default: <runs dir>/compare-<stamp>).",
-)
+@out_option("Report folder (default: <runs dir>/compare-<stamp>).")
 @click.option(
     "--from-runs",
     "from_runs",
@@ -385,22 +374,7 @@ def command_line(ctx: click.Context) -> str:
     help="Build the report from existing runs given as arguments; nothing is trained.",
 )
 @click.option("--title", help="Title of report.md.")
-@click.option(
-    "--parallel",
-    type=click.IntRange(1, 64),
-    default=1,
-    show_default=True,
-    help="Runs at once (each pinned to its share of the cores / GPUs; Ray: tasks in flight).",
-)
-@click.option("--backend", type=click.Choice(["local", "ray"]), default="local", show_default=True)
-@click.option("--address", help="Ray cluster: auto, ray://HOST:10001 (default: a local Ray).")
-@click.option(
-    "--cpus-per-run",
-    type=click.FloatRange(min=0, min_open=True),
-    default=1.0,
-    show_default=True,
-    help="Ray: CPUs each run asks for.",
-)
+@parallel_options("run")
 @click.argument("run_refs", nargs=-1, metavar="[RUN]...")
 @pass_state
 def compare_command(

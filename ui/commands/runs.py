@@ -19,6 +19,7 @@ STATE_STYLES = {
     "running": "cyan",
     "interrupted": "yellow",
     "pending": "dim",
+    "damaged": "magenta",
 }
 
 
@@ -28,7 +29,13 @@ def _runs_dir(state: CliState):  # noqa: ANN202 - a Path
 
 
 def run_row(run: RunFolder) -> dict[str, Any]:
-    """One line of `peftlab runs`, as data (the table and --json share it)."""
+    """One line of `peftlab runs`, as data (the table and --json share it); a damaged folder
+    is a row with state 'damaged' and its reason as the error."""
+    problem = run.damage()
+    if problem:
+        none = dict.fromkeys(("accuracy", "trainable_percent", "seconds", "step", "total_steps"))
+        ids = dict.fromkeys(("dataset", "model", "technique"), "?")
+        return {"id": run.id, "state": "damaged", **ids, **none, "error": problem}
     status = run.status()
     try:
         recipe = run.recipe()
@@ -93,6 +100,7 @@ def _held_out_text(held: dict[str, Any] | None) -> str:
 def runs_command(state: CliState, as_json: bool, best: str | None, max_trainable_percent: float | None, max_memory_mb: float | None, max_train_time: float | None, data: str | None) -> None:  # fmt: skip
     """Every run in the runs folder: state, recipe, accuracy, trainable share, time."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     from ui.commands.train import format_duration
@@ -130,7 +138,11 @@ def runs_command(state: CliState, as_json: bool, best: str | None, max_trainable
             format_duration(row["seconds"]),
             _held_out_text(row["held_out"]),
         )
-    Console(width=max(Console().width, 120)).print(table)
+    console = Console(width=max(Console().width, 120))
+    console.print(table)
+    for row in rows:
+        if row["state"] == "damaged":  # the reason, whole: a table cell would fold it
+            console.print(f"[magenta]{row['id']} is damaged:[/magenta] {escape(row['error'])}")
 
 
 @click.command("predict")

@@ -10,20 +10,10 @@ from ui.context import CliState, pass_state
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True)
-@click.option(
-    "--workers",
-    type=click.IntRange(1, 64),
-    default=1,
-    show_default=True,
-    help="Runs that train at once; the others wait in the queue.",
-)
-@click.option(
-    "--max-upload-mb",
-    type=click.IntRange(1, 10_000),
-    default=64,
-    show_default=True,
-    help="Largest dataset file accepted.",
-)
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Runs that train at once; the others wait in the queue.")  # fmt: skip
+@click.option("--max-upload-mb", type=click.IntRange(1, 10_000), default=64, show_default=True,
+              help="Largest dataset file accepted.")  # fmt: skip
 @pass_state
 def serve_command(state: CliState, host: str, port: int, workers: int, max_upload_mb: int) -> None:
     """Serve peftlab over HTTP: plugins, uploads, queued runs, progress, predict, download.

@@ -17,6 +17,7 @@ import click
 
 from kernel.errors import PeftlabError
 from ui.context import CliState, fail, pass_state
+from ui.options import out_option, parallel_options, recipe_option, set_option
 
 
 def _base_recipe(recipe_file: Path | None, ids: dict[str, str | None], sets: list[str]) -> Any:
@@ -98,22 +99,11 @@ def _summary(report: Any, settings: Any, keys: list[str]) -> Any:
 
 
 @click.command("sweep")
-@click.option(
-    "--recipe",
-    "recipe_file",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="Base recipe (default: manifests/recipes/default.yaml).",
-)
+@recipe_option("Base recipe (default: manifests/recipes/default.yaml).")
 @click.option("--dataset", help="Dataset plugin id (replaces the recipe's).")
 @click.option("--model", help="Model plugin id (replaces the recipe's).")
 @click.option("--technique", help="Technique plugin id (replaces the recipe's).")
-@click.option(
-    "--set",
-    "sets",
-    multiple=True,
-    metavar="KIND.PARAM=VALUE",
-    help="Fixed param of every trial (repeatable).",
-)
+@set_option("Fixed param of every trial (repeatable).")
 @click.option(
     "--search",
     multiple=True,
@@ -149,22 +139,7 @@ def _summary(report: Any, settings: Any, keys: list[str]) -> Any:
     help="Trials that run to the end before pruning starts.",
 )
 @click.option("--seed", type=int, default=42, show_default=True, help="Sampler seed.")
-@click.option(
-    "--parallel",
-    type=click.IntRange(1, 64),
-    default=1,
-    show_default=True,
-    help="Trials at once (each on its share of the cores / GPUs; Ray: tasks in flight).",
-)
-@click.option("--backend", type=click.Choice(["local", "ray"]), default="local", show_default=True)
-@click.option("--address", help="Ray cluster: auto, ray://HOST:10001 (default: a local Ray).")
-@click.option(
-    "--cpus-per-trial",
-    type=click.FloatRange(min=0, min_open=True),
-    default=1.0,
-    show_default=True,
-    help="Ray: CPUs each trial asks for.",
-)
+@parallel_options("trial")
 @click.option(
     "--gpus-per-trial",
     type=click.FloatRange(min=0),
@@ -180,12 +155,7 @@ def _summary(report: Any, settings: Any, keys: list[str]) -> Any:
 @click.option(
     "--name", help="Sweep name (default: sweep-<recipe name>; trial runs are <stamp>-<name>-tNNN)."
 )
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    help="Sweep folder (default: <runs dir>/<stamp>-<name>).",
-)
+@out_option("Sweep folder (default: <runs dir>/<stamp>-<name>).")
 @click.option(
     "--resume",
     "resume_dir",

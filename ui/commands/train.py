@@ -7,6 +7,8 @@ together) is refused before a model is loaded. Training runs in its own process
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -16,8 +18,9 @@ import click
 from engine.process import stop_run
 from kernel.config import RECIPES_DIR
 from kernel.errors import PeftlabError, RunError
-from kernel.runs import RunFolder
+from kernel.runs import LOCKED_EXIT_CODE, STORAGE_EXIT_BASE, RunFolder
 from ui.context import CliState, fail, pass_state
+from ui.options import recipe_option, set_option
 
 DEFAULT_RECIPE = RECIPES_DIR / "default.yaml"
 POLL_S = 0.5
@@ -25,23 +28,14 @@ LOG_TAIL_LINES = 30
 
 
 @click.command("train")
-@click.option(
-    "--recipe",
-    "recipe_file",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="Recipe YAML (default: manifests/recipes/default.yaml). A run's recipe.yaml works too.",
+@recipe_option(
+    "Recipe YAML (default: manifests/recipes/default.yaml). A run's recipe.yaml works too."
 )
 @click.option("--dataset", help="Dataset plugin id (replaces the recipe's, resetting its params).")
 @click.option("--model", help="Model plugin id.")
 @click.option("--technique", help="Technique plugin id.")
 @click.option("--trainer", help="Trainer plugin id.")
-@click.option(
-    "--set",
-    "sets",
-    multiple=True,
-    metavar="KIND.PARAM=VALUE",
-    help="Set one param, e.g. --set technique.r=16 --set trainer.epochs=1 (repeatable).",
-)
+@set_option("Set one param, e.g. --set technique.r=16 --set trainer.epochs=1 (repeatable).")
 @click.option("--name", help="Run name (the run folder is <timestamp>-<name>).")
 @click.option(
     "--resume", "resume_ref", metavar="RUN", help="Continue a stopped run from its last checkpoint."
@@ -62,6 +56,9 @@ LOG_TAIL_LINES = 30
     help="Write the run folder and print it without training; start it yourself with "
     "torchrun / accelerate launch -m engine.runner RUN_DIR.",
 )
+@click.option(
+    "--verbose", is_flag=True, help="On failure, show the end of the run's log (tracebacks)."
+)
 @pass_state
 def train_command(
     state: CliState,
@@ -76,6 +73,7 @@ def train_command(
     nproc: int,
     detach: bool,
     prepare_only: bool,
+    verbose: bool,
 ) -> None:
     """Train a dataset x model x technique recipe; prints progress and a metrics table."""
     from engine.process import start_run
@@ -97,15 +95,16 @@ def train_command(
         click.echo(f"resuming run {run.id} {where}")
         resume = True
     else:
-        run = _prepare(
-            kernel, recipe_file, dataset, model, technique, trainer, sets, name, runs_dir
-        )
+        ids = {"dataset": dataset, "model": model, "technique": technique, "trainer": trainer}
+        run = _prepare(kernel, recipe_file, ids, sets, name, runs_dir)
         if prepare_only:
             # the folder alone on stdout, for scripts: RUN_DIR=$(peftlab train --prepare-only)
             click.echo(str(run.path))
             return
         click.echo(f"run {run.id}  ({run.path})")
         resume = False
+    # from here on Ctrl-C, SIGTERM and SIGHUP ask to stop the run, even one that is starting
+    stop = None if detach else StopRequest().install()
     try:
         process = start_run(run, resume=resume, nproc=nproc)
     except PeftlabError as exc:
@@ -113,37 +112,34 @@ def train_command(
     if detach:
         click.echo(f"started in the background (pid {process.pid}); log: {run.log_file}")
         return
-    raise SystemExit(follow(run, process))
+    raise SystemExit(follow(run, process, verbose, stop))
 
 
 def _prepare(
     kernel: Any,
     recipe_file: Path | None,
-    dataset: str | None,
-    model: str | None,
-    technique: str | None,
-    trainer: str | None,
+    ids: dict[str, str | None],
     sets: tuple[str, ...],
     name: str | None,
     runs_dir: Path,
 ) -> RunFolder:
     """Recipe + overrides, resolved against the registry; a run folder only when all is valid."""
     from engine.model_facts import derived_manifest
+    from engine.preflight import preflight
     from kernel.jobs import prepare_run
     from kernel.recipe import load_recipe, resolve
 
     try:
         recipe = load_recipe(recipe_file or DEFAULT_RECIPE)
-        recipe = recipe.with_overrides(
-            {"dataset": dataset, "model": model, "technique": technique, "trainer": trainer},
-            list(sets),
-        )
+        recipe = recipe.with_overrides(ids, list(sets))
         if name:
             recipe = recipe.model_copy(update={"name": name})
         resolved = resolve(recipe, kernel.snapshot, kernel.graph(), derive_facts=derived_manifest)
+        preflight(resolved)  # cheap checks, before a run folder or a training process exists
+        return prepare_run(resolved, runs_dir)
     except PeftlabError as exc:
         fail(exc)
-    return prepare_run(resolved, runs_dir)
+    raise AssertionError("unreachable")  # fail() exits
 
 
 def _resumable(runs_dir: Path, ref: str) -> RunFolder:
@@ -151,11 +147,17 @@ def _resumable(runs_dir: Path, ref: str) -> RunFolder:
         run = RunFolder.find(runs_dir, ref)
     except RunError as exc:
         fail(exc)
-    state = run.status().get("state")
+    status = run.status()
+    state = status.get("state")
     if state == "completed":
         fail(f"run {run.id} already completed; nothing to resume")
     if state == "running":
         fail(f"run {run.id} is still running")
+    if state == "failed" and not run.resumable():
+        fail(
+            f"run {run.id} failed: {status.get('error') or 'see its log'}; resuming would fail "
+            "the same way: fix the recipe and start a new run"
+        )
     return run
 
 
@@ -209,13 +211,20 @@ def _describe(progress: dict[str, Any], tail: MetricsTail) -> str:
     return "  ".join(parts)
 
 
-def follow(run: RunFolder, process: subprocess.Popen) -> int:
-    """Show the run's progress until its process ends; returns the command's exit code."""
+def follow(
+    run: RunFolder,
+    process: subprocess.Popen,
+    verbose: bool = False,
+    stop: StopRequest | None = None,
+) -> int:
+    """Show the run's progress until its process ends (or a stop is asked for); returns the
+    command's exit code."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     console = Console()
     tail = MetricsTail(run)
+    stop = stop or StopRequest().install()
     columns = (
         TextColumn("[bold]{task.description:<10}"),
         BarColumn(),
@@ -227,6 +236,8 @@ def follow(run: RunFolder, process: subprocess.Popen) -> int:
         with Progress(*columns, console=console, transient=False) as bar:
             task = bar.add_task("starting", total=None, info="")
             while True:
+                if stop.requested:
+                    raise KeyboardInterrupt
                 done = process.poll() is not None
                 progress = run.progress()
                 tail.update()
@@ -245,17 +256,66 @@ def follow(run: RunFolder, process: subprocess.Popen) -> int:
                 except subprocess.TimeoutExpired:
                     pass
     except KeyboardInterrupt:
-        console.print("[yellow]stopping the training process...[/yellow]")
-        stop_run(run, process)
-        console.print(
-            f"run {run.id} stopped; continue it with: [bold]peftlab train --resume {run.id}[/bold]"
-        )
+        _stop_followed_run(run, process, console)
         return 130
-    return report(run, console)
+    finally:
+        stop.restore()
+    if process.returncode == LOCKED_EXIT_CODE:  # lost a race with another `--resume`
+        console.print(f"[red]error:[/red] run {run.id}: another process is training this run")
+        return 2
+    return report(run, console, process.returncode, verbose)
 
 
-def report(run: RunFolder, console: Any) -> int:
-    """The metrics table of a completed run, or the error and the end of its log."""
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+class StopRequest:
+    """Ctrl-C, SIGTERM and SIGHUP (a timeout, a cancelled CI job, a closed terminal) ask the
+    command to stop its run the way Ctrl-C does; the training process has its own session
+    and would live on otherwise. The handler only notes the signal: raising from it could
+    land between starting the process and following it, and leave the run orphaned."""
+
+    def __init__(self) -> None:
+        self.requested: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def install(self) -> StopRequest:
+        self._previous = {sig: signal.signal(sig, self._note) for sig in STOP_SIGNALS}
+        return self
+
+    def _note(self, signum: int, _frame: Any) -> None:
+        self.requested = signum
+
+    def restore(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous = {}
+
+
+def _stop_followed_run(run: RunFolder, process: subprocess.Popen, console: Any) -> None:
+    """Stop the run; a second signal must not cut this short and leave the run orphaned."""
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
+    _say(console, "[yellow]stopping the training process...[/yellow]")
+    stop_run(run, process)
+    _say(
+        console,
+        f"run {run.id} stopped; continue it with: [bold]peftlab train --resume {run.id}[/bold]",
+    )
+
+
+def _say(console: Any, text: str) -> None:
+    try:
+        console.print(text)
+    except OSError:  # the terminal is gone (SIGHUP): the run is stopped all the same
+        pass
+
+
+def report(
+    run: RunFolder, console: Any, returncode: int | None = None, verbose: bool = False
+) -> int:
+    """The metrics table of a completed run, or the one-line reason it failed (the end of its
+    log with `verbose`: tracebacks belong to log.txt)."""
     from rich.markup import escape
 
     status = run.status()
@@ -264,12 +324,29 @@ def report(run: RunFolder, console: Any) -> int:
         console.print(results_table(results, title=f"run {run.id}"))
         console.print(f"adapter: {run.adapter_dir}")
         return 0
+    reason = status.get("error") or exit_reason(returncode)
     console.print(
-        f"[red]run {run.id} {status.get('state', 'failed')}[/red]: {escape(str(status.get('error', '')))}"
+        f"[red]run {run.id} {status.get('state', 'failed')}[/red]: {escape(str(reason))}",
+        highlight=False,
     )
-    console.print(f"[dim]last lines of {run.log_file}:[/dim]")
-    console.print(escape(log_tail(run)), highlight=False)
+    if verbose:
+        console.print(f"[dim]last lines of {run.log_file}:[/dim]")
+        console.print(escape(log_tail(run)), highlight=False)
+    else:
+        console.print(f"[dim]full log: {run.log_file} (or rerun with --verbose)[/dim]")
+    if run.resumable():
+        console.print(f"continue it with: [bold]peftlab train --resume {run.id}[/bold]")
     return 1
+
+
+def exit_reason(returncode: int | None) -> str:
+    """Why a training process ended when its run folder could not say (a full disk)."""
+    if returncode is not None and returncode > STORAGE_EXIT_BASE:
+        strerror = os.strerror(returncode - STORAGE_EXIT_BASE).lower()
+        return f"the run folder could not be written: {strerror}"
+    if returncode is not None and returncode < 0:
+        return f"the training process was killed by signal {-returncode}"
+    return f"the training process ended without recording why (exit code {returncode})"
 
 
 def log_tail(run: RunFolder, lines: int = LOG_TAIL_LINES) -> str:

@@ -51,7 +51,7 @@ def _live_run(path: str, key: str) -> None:
             ):
                 st.toast(f"{run.id}: {_shared.cancel_run(run)}")
                 acted = True
-        elif state in ("interrupted", "failed"):
+        elif run.resumable():  # a deterministic failure would only fail the same way again
             if st.button("Resume", key=f"{key}-resume", help="Continue from the last checkpoint"):
                 try:
                     _shared.remember_process(run, start_run(run, resume=True))

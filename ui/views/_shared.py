@@ -196,9 +196,11 @@ def cancel_run(run: RunFolder) -> str:
 
 
 def run_rows(folder: Path) -> list[dict[str, Any]]:
-    """One summary row per run folder, newest first."""
+    """One summary row per run folder, newest first; a damaged folder is a row with state
+    'damaged' and its reason in 'problem', never a failed page."""
     rows = []
     for run in reversed(list_runs(folder)):
+        problem = run.damage()
         status = run.status()
         try:
             recipe = run.recipe()
@@ -208,7 +210,7 @@ def run_rows(folder: Path) -> list[dict[str, Any]]:
         rows.append(
             {
                 "run": run.id,
-                "state": status.get("state", "?"),
+                "state": "damaged" if problem else status.get("state", "?"),
                 "dataset": _plugin_id(recipe, "dataset"),
                 "model": _plugin_id(recipe, "model"),
                 "technique": _plugin_id(recipe, "technique"),
@@ -217,6 +219,7 @@ def run_rows(folder: Path) -> list[dict[str, Any]]:
                 "trainable_percent": results.get("trainable_percent"),
                 "train_runtime_s": results.get("train_runtime_s"),
                 "peak_memory_mb": results.get("peak_memory_mb"),
+                "problem": problem or "",
                 "path": str(run.path),
             }
         )

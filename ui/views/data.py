@@ -72,8 +72,6 @@ def column_warnings(table: pd.DataFrame, text_column: str, label_column: str) ->
     return warnings
 
 
-
-
 def write_columns(path: Path, text_column: str, label_column: str) -> None:
     """Remember which columns hold the text and the label, next to the file."""
     columns_file(path).write_text(json.dumps({"text": text_column, "label": label_column}))

@@ -52,7 +52,10 @@ def generators(run_path: str, finished: float) -> tuple[Any, Any]:
 
 def main() -> None:
     st.title("Playground")
-    rows = [r for r in _shared.run_rows(_shared.runs_dir()) if r["state"] == "completed"]
+    all_rows = _shared.run_rows(_shared.runs_dir())
+    for damaged in (r for r in all_rows if r["state"] == "damaged"):
+        st.caption(f"run {damaged['run']} is damaged and cannot be loaded: {damaged['problem']}")
+    rows = [r for r in all_rows if r["state"] == "completed"]
     if not rows:
         st.info(
             "No completed runs yet. Train one on the Train page; it shows up here when it finishes."

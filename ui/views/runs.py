@@ -28,6 +28,7 @@ TABLE_COLUMNS = [
     "train_runtime_s",
     "peak_memory_mb",
     "tags",
+    "problem",
     "run",
 ]
 FILTERS = ("dataset", "model", "technique", "state", "tags")
@@ -53,6 +54,9 @@ def main() -> None:
     st.subheader("One run")
     ids = [r["run"] for r in shown] or [r["run"] for r in rows]
     one = st.selectbox("Run", ids, key="run_detail", format_func=lambda i: by_id[i]["label"])
+    if by_id[one]["state"] == "damaged":  # nothing more can be read from it than the reason
+        st.warning(f"run {one} is damaged: {by_id[one]['problem']}")
+        return
     _run_view.show_run(by_id[one]["path"], key="runs-detail")
     _run_tools.tools(RunFolder(Path(by_id[one]["path"])), [by_id[i] for i in ids])
 

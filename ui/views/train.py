@@ -12,6 +12,7 @@ import streamlit as st
 
 from engine import effective, queue
 from engine.model_facts import derived_manifest
+from engine.preflight import preflight
 from kernel.config import RECIPES_DIR
 from kernel.errors import PeftlabError
 from kernel.jobs import prepare_run
@@ -422,6 +423,7 @@ def _queue_recipe(recipe: Recipe) -> str:
     """Resolve, prepare and queue one run; returns its id."""
     kernel = _shared.kernel()
     resolved = resolve(recipe, kernel.snapshot, kernel.graph(), derive_facts=derived_manifest)
+    preflight(resolved)  # the same cheap checks as `peftlab train`, before a run folder
     run = prepare_run(resolved, _shared.runs_dir())
     queue.enqueue(run)
     return run.id

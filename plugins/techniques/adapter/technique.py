@@ -18,28 +18,19 @@ same adapters on a fresh base model and copies the tensors:
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-from sdk import Technique, TechniqueContext
+from sdk import TechniqueContext
 from sdk.hf_modules import sublayer_outputs, transformer_blocks
-from sdk.peft_utils import (
-    freeze,
-    head_modules,
-    load_trainable,
-    read_saved,
-    save_trainable,
-    unfreeze_modules,
-)
+from sdk.peft_utils import SavedWeightsTechnique, freeze, head_modules, unfreeze_modules
 
 
-class Adapter(Technique):
+class Adapter(SavedWeightsTechnique):
     # MiniLM, 1 epoch of rotten tomatoes, batch 32, validation accuracy (x/y: two seeds):
     # 5e-4 .78, 1e-3 .81/.79, 2e-3 .81/.80, 5e-3 .81
     default_learning_rate = 2e-3
 
-    def apply(self, model: Any, ctx: TechniqueContext) -> Any:
-        return self.build(model, ctx.params, ctx)
+    saved_as = "adapter"
 
     def build(self, model: Any, params: dict[str, Any], ctx: TechniqueContext) -> Any:
         from .layers import attach
@@ -55,10 +46,3 @@ class Adapter(Technique):
                 attach(block.get_submodule(place), bottleneck, params["non_linearity"])
         unfreeze_modules(model, head_modules(ctx))
         return model
-
-    def save(self, model: Any, directory: Path, ctx: TechniqueContext) -> None:
-        save_trainable(model, directory, technique="adapter", ctx=ctx, params=ctx.params)
-
-    def load(self, base_model: Any, directory: Path, ctx: TechniqueContext) -> Any:
-        saved = read_saved(directory)
-        return load_trainable(self.build(base_model, saved.params, ctx), directory)

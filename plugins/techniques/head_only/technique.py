@@ -13,29 +13,20 @@ fresh base model the same way and copies the tensors in:
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-from sdk import Technique, TechniqueContext
+from sdk import TechniqueContext
 from sdk.hf_modules import transformer_blocks
-from sdk.peft_utils import (
-    freeze,
-    head_modules,
-    load_trainable,
-    read_saved,
-    save_trainable,
-    unfreeze_modules,
-)
+from sdk.peft_utils import SavedWeightsTechnique, freeze, head_modules, unfreeze_modules
 
 
-class HeadOnly(Technique):
+class HeadOnly(SavedWeightsTechnique):
     # MiniLM, 1 epoch of rotten tomatoes, batch 32, validation accuracy (x/y: two seeds):
     # 1e-3 .64, 3e-3 .68, 1e-2 .69/.67, 3e-2 .70, 1e-1 .69; 1e-2 rather than 3e-2 because
     # unfreeze_last_layers trains encoder layers with the same rate
     default_learning_rate = 1e-2
 
-    def apply(self, model: Any, ctx: TechniqueContext) -> Any:
-        return self.build(model, ctx.params, ctx)
+    saved_as = "head_only"
 
     def build(self, model: Any, params: dict[str, Any], ctx: TechniqueContext) -> Any:
         heads = head_modules(ctx)
@@ -52,10 +43,3 @@ class HeadOnly(Technique):
                 for param in layer.parameters():
                     param.requires_grad_(True)
         return model
-
-    def save(self, model: Any, directory: Path, ctx: TechniqueContext) -> None:
-        save_trainable(model, directory, technique="head_only", ctx=ctx, params=ctx.params)
-
-    def load(self, base_model: Any, directory: Path, ctx: TechniqueContext) -> Any:
-        saved = read_saved(directory)
-        return load_trainable(self.build(base_model, saved.params, ctx), directory)

@@ -1,11 +1,12 @@
-"""P-tuning: prompt embeddings from a trained prompt encoder, through peft's PromptEncoderConfig."""
+"""P-tuning: prompt embeddings from a trained prompt encoder, through peft's PromptEncoderConfig
+(params named as its fields)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from sdk import TechniqueContext
-from sdk.peft_utils import PeftTechnique, peft_task_type, prompt_learning_dims
+from sdk.peft_utils import PeftTechnique, prompt_learning_dims
 
 
 class PTuning(PeftTechnique):
@@ -14,17 +15,7 @@ class PTuning(PeftTechnique):
     # (docs/results/rotten_tomatoes/lr_sweep_p_tuning); on 2,000 rows the rates were within
     # seed noise of each other, like most prompt methods on a small encoder
     default_learning_rate = 1e-2
+    peft_config_name = "PromptEncoderConfig"
 
-    def peft_config(self, model: Any, ctx: TechniqueContext) -> Any:
-        from peft import PromptEncoderConfig
-
-        p = ctx.params
-        return PromptEncoderConfig(
-            task_type=peft_task_type(ctx),
-            num_virtual_tokens=p["num_virtual_tokens"],
-            encoder_reparameterization_type=p["encoder_reparameterization_type"],
-            encoder_hidden_size=p["encoder_hidden_size"],
-            encoder_num_layers=p["encoder_num_layers"],
-            encoder_dropout=p["encoder_dropout"],
-            **prompt_learning_dims(model),
-        )
+    def peft_kwargs(self, model: Any, ctx: TechniqueContext) -> dict[str, Any]:
+        return {**super().peft_kwargs(model, ctx), **prompt_learning_dims(model)}
