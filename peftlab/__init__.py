@@ -5,6 +5,7 @@
     run.results["accuracy"], run.metrics.tail()
     run.predict(["a warm, funny film"])
     peftlab.compare(["lora", "ia3"], dataset="demo", epochs=1)
+    peftlab.evaluate(run, "held_out.csv")[0].metrics
 
 Training runs in its own process, exactly as `peftlab train` does; calls block with a
 progress bar (terminal or Jupyter) unless `wait=False`. Errors are the kernel's own
@@ -12,7 +13,7 @@ exception types (`peftlab.PeftlabError` and its subclasses), one line each.
 """
 
 from kernel.errors import ParamError, PeftlabError, PluginLoadError, RecipeError, RunError
-from peftlab.api import PluginInfo, compare, graph, plugins, run, runs, train
+from peftlab.api import PluginInfo, compare, evaluate, graph, plugins, run, runs, train
 from peftlab.run import Run
 from peftlab.session import configure
 
@@ -26,6 +27,7 @@ __all__ = [
     "RunError",
     "compare",
     "configure",
+    "evaluate",
     "graph",
     "plugins",
     "run",

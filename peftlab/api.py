@@ -159,6 +159,21 @@ def prepare(
     return prepare_run(resolved, session.runs_dir())
 
 
+def evaluate(
+    runs: Run | Sequence[Run], data: str | Path, *, limit: int = 0, write: bool = True
+) -> list[Any]:
+    """Score finished runs on a held-out file (.csv/.jsonl/.json/.parquet) in one process:
+    runs on one base share it. Classification: accuracy with its standard error and a
+    bootstrap interval, macro-F1, per-class scores, confusion matrix, calibration, speed and
+    the most confidently wrong rows; generation: ROUGE, BERTScore, perplexity, exact match.
+    Each result (`engine.evaluate.RunEvaluation`) is also written into its run folder."""
+    from engine.evaluate import DataSource, evaluate_runs
+
+    chosen = [runs] if isinstance(runs, Run) else list(runs)
+    source = DataSource(file=Path(data).expanduser().resolve(), limit=limit)
+    return evaluate_runs([r.folder for r in chosen], source, write=write)
+
+
 def _path(recipe: str | Path | None) -> Path:
     return Path(recipe).expanduser().resolve() if recipe else DEFAULT_RECIPE
 
@@ -191,4 +206,14 @@ def _qualified(
     return qualified
 
 
-__all__ = ["PeftlabError", "PluginInfo", "compare", "graph", "plugins", "run", "runs", "train"]
+__all__ = [
+    "PeftlabError",
+    "PluginInfo",
+    "compare",
+    "evaluate",
+    "graph",
+    "plugins",
+    "run",
+    "runs",
+    "train",
+]

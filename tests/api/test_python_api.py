@@ -43,6 +43,11 @@ def test_train_blocks_and_gives_results_metrics_and_predictions(
     labels = run.load().info["label_names"]
     assert set(prediction.probabilities) == set(labels) and prediction.label in labels
     assert abs(sum(prediction.probabilities.values()) - 1.0) < 1e-5
+    (scored,) = peftlab.evaluate(run, tiny_csv_dir / "test.csv")
+    assert scored.run_id == run.id and scored.metrics["examples"] == 4
+    low, high = scored.metrics["accuracy_low"], scored.metrics["accuracy_high"]
+    assert 0.0 <= low <= scored.metrics["accuracy"] <= high <= 1.0
+    assert any((run.path / "evaluations").glob("*.json"))
     exported = run.export(session / "adapter")
     assert (exported / "adapter_config.json").is_file()
     assert [r.id for r in peftlab.runs()] == [run.id]
