@@ -54,6 +54,6 @@ def snapshot_bundle(source: Path, target: Path) -> Path | None:
     for item in files:
         destination = target / item.relative
         destination.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(item.source, destination, follow_symlinks=False)
-        shutil.copymode(item.source, destination)
+        # copy2 keeps the modification time: a data file's hash stamp is size + mtime
+        shutil.copy2(item.source, destination, follow_symlinks=False)
     return target

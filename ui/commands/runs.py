@@ -35,7 +35,7 @@ def run_row(run: RunFolder) -> dict[str, Any]:
     if problem:
         none = dict.fromkeys(("accuracy", "trainable_percent", "seconds", "step", "total_steps"))
         ids = dict.fromkeys(("dataset", "model", "technique"), "?")
-        return {"id": run.id, "state": "damaged", **ids, **none, "error": problem}
+        return {"id": run.id, "state": "damaged", **ids, **none, "error": problem, "held_out": None}
     status = run.status()
     try:
         recipe = run.recipe()
