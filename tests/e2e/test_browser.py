@@ -16,6 +16,7 @@ tmp folder.
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import os
 import re
@@ -200,7 +201,8 @@ def add_option(page, label: str, option: str) -> None:
     """Add one entry to a multiselect."""
     box = page.get_by_role("combobox", name=label, exact=True)
     box.click()
-    page.get_by_role("option", name=option, exact=True).click()
+    page.keyboard.type(option)  # filters a long, virtualised list down to the entry
+    page.get_by_role("option").filter(has_text=re.compile(rf"^{re.escape(option)}$")).first.click()
     page.keyboard.press("Escape")
     settle(page)
 
@@ -301,9 +303,10 @@ def _walk_through(page, workspace: dict[str, Path]) -> None:
     open_page(page, "Train")
     drop_bundle(home)
     page.get_by_text("plugins · hot reload on").wait_for()
-    deadline = time.monotonic() + 30
-    while True:  # any click reruns the page; a tab click too
-        page.get_by_role("tab", name=re.compile("^Trainer: ")).click()
+    deadline = time.monotonic() + 60
+    tabs = ("^Trainer: ", "^Model: ")
+    for attempt in itertools.count():  # a click that changes the tab reruns the page
+        page.get_by_role("tab", name=re.compile(tabs[attempt % 2])).click()
         settle(page)
         try:
             select(page, "Technique", "my_lora")
@@ -344,7 +347,9 @@ def _walk_through(page, workspace: dict[str, Path]) -> None:
         page, "Also train with these techniques (each with its recommended settings)", "full"
     )
     screenshot(page, workspace, "train")
-    page.get_by_role("button", name="Start comparison").click()
+    start = page.get_by_role("button", name="Start comparison")
+    sync_api.expect(start).to_be_enabled(timeout=30_000)  # once the rerun has both techniques
+    start.click()
 
     # Runs & compare: the comparison opens here; the queue trains one run at a time.
     page.get_by_role("heading", name="Runs & compare", level=1).wait_for()
