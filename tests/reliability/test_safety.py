@@ -170,20 +170,10 @@ DATA_PAGE = REPO_ROOT / "ui" / "views" / "data.py"
 
 
 def upload_functions() -> dict[str, object]:
-    """sanitize_name and target_path from the Datasets page, without running the page."""
-    if not DATA_PAGE.is_file():
-        pytest.skip("the Datasets page is not there")
-    tree = ast.parse(DATA_PAGE.read_text(encoding="utf-8"))
-    wanted = [
-        n
-        for n in tree.body
-        if isinstance(n, ast.FunctionDef) and n.name in ("sanitize_name", "target_path")
-    ]
-    if len(wanted) != 2:
-        pytest.skip("the Datasets page has no sanitize_name/target_path")
-    namespace: dict[str, object] = {"re": re, "Path": Path}
-    exec(compile(ast.Module(body=wanted, type_ignores=[]), str(DATA_PAGE), "exec"), namespace)
-    return namespace
+    """sanitize_name and target_path, where the Datasets page and the HTTP service store uploads."""
+    from engine import uploads
+
+    return {"sanitize_name": uploads.sanitize_name, "target_path": uploads.target_path}
 
 
 NASTY_NAMES = [
