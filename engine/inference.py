@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engine.rebuild import GENERATION_TASKS, as_run, load_trained, run_info
+from engine.rebuild import as_run, load_trained, run_info
 from kernel.errors import RunError
 from kernel.runs import RunFolder
+from sdk.textgen import GENERATION_TASKS
 
 __all__ = [
     "GENERATION_TASKS",

@@ -20,9 +20,9 @@ from engine.plugins import load_plugin
 from engine.weights import check_saved_weights
 from kernel.errors import RunError
 from kernel.runs import RunFolder
+from sdk.textgen import GENERATION_TASKS
 
 INFO_FILE = "peftlab.json"
-GENERATION_TASKS = ("causal-lm", "seq2seq")
 
 
 def as_run(run: Path | str | RunFolder) -> RunFolder:

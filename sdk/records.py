@@ -17,8 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-#: tasks whose results are a `GenerationResults`
-GENERATION_TASKS = ("causal-lm", "seq2seq")
+from sdk.textgen import GENERATION_TASKS  # tasks whose results are a `GenerationResults`
 
 
 class RunResults(BaseModel):

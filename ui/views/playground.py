@@ -14,13 +14,13 @@ from typing import Any
 import streamlit as st
 
 from engine import rebuild
+from engine.inference import GENERATION_TASKS
 from kernel.errors import PeftlabError
 from kernel.runs import RunFolder
 from ui import charts
 from ui.views import _shared
 
 EXAMPLE = "A gripping, beautifully acted film."
-GENERATION_TASKS = ("causal-lm", "seq2seq")
 
 
 @st.cache_resource(show_spinner="Loading the base and the fine-tuned model ...", max_entries=4)
