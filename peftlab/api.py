@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from engine.prepare import prepare_checked
 from engine.process import start_run
 from kernel.capabilities import CapabilityGraph
 from kernel.config import RECIPES_DIR
 from kernel.errors import ParamError, PeftlabError
-from kernel.jobs import prepare_run
-from kernel.recipe import RECIPE_KINDS, Recipe, load_recipe, resolve
+from kernel.recipe import RECIPE_KINDS, Recipe, load_recipe
 from kernel.runs import RunFolder, list_runs
 from peftlab import session
 from peftlab.run import Run
@@ -154,9 +154,7 @@ def prepare(
         data[kind]["params"][param] = value
     if name:
         data["name"] = name
-    kernel = session.kernel()
-    resolved = resolve(Recipe.model_validate(data), kernel.snapshot, kernel.graph())
-    return prepare_run(resolved, session.runs_dir())
+    return prepare_checked(Recipe.model_validate(data), session.kernel(), session.runs_dir())
 
 
 def evaluate(

@@ -124,19 +124,15 @@ def _prepare(
     runs_dir: Path,
 ) -> RunFolder:
     """Recipe + overrides, resolved against the registry; a run folder only when all is valid."""
-    from engine.model_facts import derived_manifest
-    from engine.preflight import preflight
-    from kernel.jobs import prepare_run
-    from kernel.recipe import load_recipe, resolve
+    from engine.prepare import prepare_checked
+    from kernel.recipe import load_recipe
 
     try:
         recipe = load_recipe(recipe_file or DEFAULT_RECIPE)
         recipe = recipe.with_overrides(ids, list(sets))
         if name:
             recipe = recipe.model_copy(update={"name": name})
-        resolved = resolve(recipe, kernel.snapshot, kernel.graph(), derive_facts=derived_manifest)
-        preflight(resolved)  # cheap checks, before a run folder or a training process exists
-        return prepare_run(resolved, runs_dir)
+        return prepare_checked(recipe, kernel, runs_dir)
     except PeftlabError as exc:
         fail(exc)
     raise AssertionError("unreachable")  # fail() exits

@@ -11,14 +11,12 @@ from typing import Any
 import streamlit as st
 
 from engine import effective, queue
-from engine.model_facts import derived_manifest
-from engine.preflight import preflight
+from engine.prepare import prepare_checked
 from kernel.config import RECIPES_DIR
 from kernel.errors import PeftlabError
-from kernel.jobs import prepare_run
 from kernel.manifest import Manifest
 from kernel.params import parse_cli_value
-from kernel.recipe import RECIPE_KINDS, PluginChoice, Recipe, load_recipe, resolve
+from kernel.recipe import RECIPE_KINDS, PluginChoice, Recipe, load_recipe
 from ui import forms
 from ui.model_facts import show_model_facts
 from ui.views import _run_view, _shared, _variants
@@ -422,9 +420,7 @@ def _apply_recipe(recipe: Recipe, quiet: bool = False) -> None:
 def _queue_recipe(recipe: Recipe) -> str:
     """Resolve, prepare and queue one run; returns its id."""
     kernel = _shared.kernel()
-    resolved = resolve(recipe, kernel.snapshot, kernel.graph(), derive_facts=derived_manifest)
-    preflight(resolved)  # the same cheap checks as `peftlab train`, before a run folder
-    run = prepare_run(resolved, _shared.runs_dir())
+    run = prepare_checked(recipe, kernel, _shared.runs_dir())  # the checks `peftlab train` makes
     queue.enqueue(run)
     return run.id
 
