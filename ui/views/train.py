@@ -14,7 +14,7 @@ from engine import effective, queue
 from engine.prepare import prepare_checked
 from kernel.config import RECIPES_DIR
 from kernel.errors import PeftlabError
-from kernel.manifest import Manifest
+from kernel.manifest import KINDS, Manifest
 from kernel.params import parse_cli_value
 from kernel.recipe import RECIPE_KINDS, PluginChoice, Recipe, load_recipe
 from ui import forms
@@ -24,13 +24,9 @@ from ui.views import _run_view, _shared, _variants
 #: the model param that says where weights come from (a hub id or a local folder)
 MODEL_SOURCE_PARAM = "name_or_path"
 HUB_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$")
-KIND_TITLES = {
-    "dataset": "Dataset",
-    "model": "Model",
-    "technique": "Technique",
-    "trainer": "Trainer",
-}
-FORM_ORDER = ("technique", "model", "dataset", "trainer")
+KIND_TITLES = {kind: kind.title() for kind in KINDS}
+#: the forms in the order the manifest schema lists the kinds: technique, model, dataset, trainer
+FORM_ORDER = KINDS
 
 
 def main() -> None:
