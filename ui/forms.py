@@ -229,14 +229,43 @@ def render_params(
 
     `exclude` names params the caller draws itself; `extra` supplies their values.
     """
-    kind, bundle_id = manifest.kind, manifest.id
-    held = held_values(kind, bundle_id)
+    held = held_values(manifest.kind, manifest.id)
     excluded = set(exclude)
     specs = {n: s for n, s in manifest.params.items() if n not in excluded}
+    current, options, notes = _widget_values(manifest, specs, model, held)
+    current.update(extra or {})
+
+    errors: dict[str, str] = {}
+    basic = [n for n, s in specs.items() if not s.advanced]
+    advanced = [n for n, s in specs.items() if s.advanced]
+    for name in basic:
+        _draw(manifest, name, specs[name], options[name], current, model, errors, path_check)
+    if advanced:
+        with st.expander(f"Advanced ({len(advanced)})"):
+            for name in advanced:
+                _draw(
+                    manifest, name, specs[name], options[name], current, model, errors, path_check
+                )
+
+    for name in specs:
+        held[name] = current[name]
+    values = {name: _form_value(v) for name, v in current.items()}
+    result = _checked(manifest, FormResult(values, errors, notes=notes), model)
+    for note in notes:
+        st.caption(note)
+    if result.error and not result.errors:
+        st.error(result.error)
+    return result
+
+
+def _widget_values(
+    manifest: Manifest, specs: dict[str, ParamSpec], model: Manifest | None, held: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, list[Any]], list[str]]:
+    """What each widget will show, before any is drawn (depends_on needs the others' values):
+    the values, each param's options, and a note per value a reload moved into range."""
+    kind, bundle_id = manifest.kind, manifest.id
     options: dict[str, list[Any]] = {}
     notes: list[str] = []
-
-    # What each widget will show, before any is drawn: depends_on needs the others' values.
     current: dict[str, Any] = {}
     defaults = held_defaults(kind, bundle_id)
     for name, spec in specs.items():
@@ -255,35 +284,18 @@ def render_params(
         if key not in st.session_state or _differs(st.session_state[key], value):
             st.session_state[key] = value
         current[name] = value
-    current.update(extra or {})
+    return current, options, notes
 
-    errors: dict[str, str] = {}
-    basic = [n for n, s in specs.items() if not s.advanced]
-    advanced = [n for n, s in specs.items() if s.advanced]
-    for name in basic:
-        _draw(manifest, name, specs[name], options[name], current, model, errors, path_check)
-    if advanced:
-        with st.expander(f"Advanced ({len(advanced)})"):
-            for name in advanced:
-                _draw(
-                    manifest, name, specs[name], options[name], current, model, errors, path_check
-                )
 
-    for name in specs:
-        held[name] = current[name]
-    values = {name: _form_value(v) for name, v in current.items()}
-    result = FormResult(values, errors, notes=notes)
-    if not errors:
+def _checked(manifest: Manifest, result: FormResult, model: Manifest | None) -> FormResult:
+    """The form's values checked as a run would check them, when no field is already wrong."""
+    if not result.errors:
         try:
-            result.params = complete_params(manifest, values, model=model)
+            result.params = complete_params(manifest, result.values, model=model)
         except PeftlabError as exc:
             result.error = exc.message if exc.field else str(exc)
-            if exc.field and exc.field in values:
+            if exc.field and exc.field in result.values:
                 result.errors[exc.field] = exc.message
-    for note in notes:
-        st.caption(note)
-    if result.error and not result.errors:
-        st.error(result.error)
     return result
 
 
