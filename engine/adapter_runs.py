@@ -1,5 +1,5 @@
-"""A run's saved peft adapter: its files and config, whether several runs' adapters sit on one
-base model, and the logits probe the merge and combine checks compare."""
+"""A run's saved peft adapter: its files and config, several runs' adapters on one base model
+(`AdapterSet`), and the logits probe the merge and combine checks compare."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from engine.inference import Classifier
-from engine.rebuild import run_info
+from engine.inference import Classifier, Prediction
+from engine.rebuild import load_base, quiet_loading, run_info
 from kernel.errors import PeftlabError
 from kernel.runs import RunFolder
 
@@ -128,3 +128,47 @@ def check_same_base(runs: Sequence[RunFolder]) -> list[dict[str, Any]]:
             "pick runs of one technique family"
         )
     return configs
+
+
+class AdapterSet:
+    """One base model, several runs' adapters loaded under their run ids, switched by name."""
+
+    def __init__(self, runs: Sequence[RunFolder]) -> None:
+        if not runs:
+            raise AdapterError("no runs given")
+        self.runs = list(runs)
+        check_same_base(self.runs)
+        with quiet_loading():
+            self._load()
+
+    def _load(self) -> None:
+        from peft import PeftModel
+
+        first = self.runs[0]
+        loaded, info = load_base(first)
+        self.label_names = list(info["label_names"])
+        self.names = [adapter_name(r) for r in self.runs]
+        model = PeftModel.from_pretrained(
+            loaded.model, str(first.adapter_dir), adapter_name=self.names[0]
+        )
+        for run, name in zip(self.runs[1:], self.names[1:], strict=True):
+            model.load_adapter(str(run.adapter_dir), adapter_name=name)
+        tokenizer = loaded.tokenizer
+        if (first.adapter_dir / "tokenizer_config.json").is_file():
+            from transformers import AutoTokenizer
+
+            tokenizer = AutoTokenizer.from_pretrained(str(first.adapter_dir))
+        self.classifier = Classifier(
+            model, tokenizer, self.label_names, int(info.get("max_length") or 128)
+        )
+
+    @property
+    def model(self) -> Any:
+        return self.classifier.model
+
+    def predict(self, name: str, texts: Sequence[str]) -> list[Prediction]:
+        """Switch to adapter `name` (a run id) and classify `texts` with it."""
+        if name not in self.names:
+            raise AdapterError(f"no adapter '{name}'; loaded: {', '.join(self.names)}")
+        self.model.set_adapter(name)
+        return self.classifier.predict(texts)

@@ -30,56 +30,32 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engine.adapter_combine import (
-    DENSITY_METHODS,
-    HEAD_CHOICES,
-    METHODS,
-    CombineResult,
-    combine_adapters,
-)
+from engine.adapter_combine import combine_adapters
 from engine.adapter_runs import (
     ADAPTER_CONFIG,
-    ADAPTER_WEIGHTS,
-    PEFT_PREFIX,
-    PROBE_TEXTS,
     AdapterError,
-    adapter_config,
-    adapter_name,
-    check_same_base,
+    AdapterSet,
     logits,
     technique_of,
     validation_texts,
 )
-from engine.inference import Classifier, Prediction, load_classifier
+from engine.inference import Classifier, load_classifier
 from engine.rebuild import load_base, quiet_loading, run_info
 from kernel.runs import RunFolder
 
-#: the adapters' files and checks live in engine.adapter_runs, combining in
-#: engine.adapter_combine; their public names are importable from here too
+#: loading and switching adapters live in engine.adapter_runs, combining them in
+#: engine.adapter_combine; what the engine's callers use is importable from here too
 __all__ = [
     "ADAPTER_CONFIG",
-    "ADAPTER_WEIGHTS",
-    "DENSITY_METHODS",
-    "HEAD_CHOICES",
-    "METHODS",
-    "PEFT_PREFIX",
-    "PROBE_TEXTS",
     "AdapterError",
     "AdapterSet",
-    "CombineResult",
     "MergeCheck",
-    "adapter_config",
-    "adapter_name",
     "archive_adapter",
-    "check_same_base",
     "combine_adapters",
     "exact_4bit_path",
     "export_adapter",
     "export_merged",
-    "logits",
     "mergeable",
-    "technique_of",
-    "validation_texts",
 ]
 
 
@@ -213,47 +189,3 @@ def _export_merged(run: RunFolder, out_dir: Path, texts: Sequence[str] | None) -
         max_abs_diff_in_memory=float((in_memory - reference).abs().max()),
         dequantized=dequantized,
     )
-
-
-class AdapterSet:
-    """One base model, several runs' adapters loaded under their run ids, switched by name."""
-
-    def __init__(self, runs: Sequence[RunFolder]) -> None:
-        if not runs:
-            raise AdapterError("no runs given")
-        self.runs = list(runs)
-        check_same_base(self.runs)
-        with quiet_loading():
-            self._load()
-
-    def _load(self) -> None:
-        from peft import PeftModel
-
-        first = self.runs[0]
-        loaded, info = load_base(first)
-        self.label_names = list(info["label_names"])
-        self.names = [adapter_name(r) for r in self.runs]
-        model = PeftModel.from_pretrained(
-            loaded.model, str(first.adapter_dir), adapter_name=self.names[0]
-        )
-        for run, name in zip(self.runs[1:], self.names[1:], strict=True):
-            model.load_adapter(str(run.adapter_dir), adapter_name=name)
-        tokenizer = loaded.tokenizer
-        if (first.adapter_dir / "tokenizer_config.json").is_file():
-            from transformers import AutoTokenizer
-
-            tokenizer = AutoTokenizer.from_pretrained(str(first.adapter_dir))
-        self.classifier = Classifier(
-            model, tokenizer, self.label_names, int(info.get("max_length") or 128)
-        )
-
-    @property
-    def model(self) -> Any:
-        return self.classifier.model
-
-    def predict(self, name: str, texts: Sequence[str]) -> list[Prediction]:
-        """Switch to adapter `name` (a run id) and classify `texts` with it."""
-        if name not in self.names:
-            raise AdapterError(f"no adapter '{name}'; loaded: {', '.join(self.names)}")
-        self.model.set_adapter(name)
-        return self.classifier.predict(texts)
