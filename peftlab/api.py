@@ -11,7 +11,7 @@ from engine.prepare import prepare_checked
 from engine.process import start_run
 from kernel.capabilities import CapabilityGraph
 from kernel.config import RECIPES_DIR
-from kernel.errors import ParamError, PeftlabError
+from kernel.errors import ParamError
 from kernel.recipe import RECIPE_KINDS, Recipe, load_recipe
 from kernel.runs import RunFolder, list_runs
 from peftlab import session
@@ -202,16 +202,3 @@ def _qualified(
             raise ParamError(f"{where}; pass params={{'KIND.{name}': ...}}", field=name)
         qualified[f"{owners[0]}.{name}"] = value
     return qualified
-
-
-__all__ = [
-    "PeftlabError",
-    "PluginInfo",
-    "compare",
-    "evaluate",
-    "graph",
-    "plugins",
-    "run",
-    "runs",
-    "train",
-]
