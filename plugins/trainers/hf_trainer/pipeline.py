@@ -24,7 +24,7 @@ from sdk.textgen import GENERATION_TASKS
 from sdk.trial import trial_callbacks
 
 from . import distributed, measures
-from .arguments import learning_rate, planned_steps, training_arguments
+from .arguments import apply_thread_count, learning_rate, planned_steps, training_arguments
 from .classification import ClassificationSteps
 from .generation import GenerationSteps
 from .progress import RunProgress
@@ -48,6 +48,7 @@ def run_pipeline(ctx: RunContext) -> dict[str, Any]:
     started = time.time()
     _interruptible()
     _quiet_libraries()
+    apply_thread_count(ctx.trainer.params)
     progress = RunProgress(ctx.reporter, started)
     progress.report("loading")
     seed = int(ctx.trainer.params.get("seed", 42))
@@ -255,6 +256,7 @@ def _common_results(
         "world_size": args.world_size,
         "ddp_find_unused_parameters": args.ddp_find_unused_parameters,
         "device": str(args.device),
+        "precision": "bf16" if args.bf16 else "fp16" if args.fp16 else "no",
         "resumed_from": resume,
         "data_notes": list(run.splits.notes),
         "total_runtime_s": time.time() - run.started,
