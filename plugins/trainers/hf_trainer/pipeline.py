@@ -28,6 +28,7 @@ from .arguments import apply_thread_count, learning_rate, planned_steps, trainin
 from .classification import ClassificationSteps
 from .generation import GenerationSteps
 from .progress import RunProgress
+from .sampling import grouped_trainer_class
 from .saving import save_adapter
 from .steps import Run, TaskSteps
 
@@ -110,8 +111,6 @@ def _load(run: Run, steps: TaskSteps) -> None:
 
 def _build_trainer(run: Run, steps: TaskSteps) -> None:
     """Tokenized splits, the collator and the transformers Trainer with the task's metrics."""
-    from transformers import Trainer
-
     run.train_set, run.eval_set = steps.encode(run)
     collator = steps.collator(run)
     options = steps.trainer_options(run)
@@ -125,7 +124,7 @@ def _build_trainer(run: Run, steps: TaskSteps) -> None:
     optimizer = technique.create_optimizer(run.model, run.args, run.tctx)
     if optimizer is not None:
         options["optimizers"] = (optimizer, None)
-    run.trainer = Trainer(
+    run.trainer = grouped_trainer_class()(
         model=run.model,
         args=run.args,
         train_dataset=run.train_set,
