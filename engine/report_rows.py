@@ -17,6 +17,8 @@ COLUMNS = (
     "technique",
     "status",
     "accuracy",
+    "accuracy_low",
+    "accuracy_high",
     "f1_macro",
     "eval_loss",
     "trainable_params",
@@ -31,6 +33,10 @@ COLUMNS = (
     "run_id",
     "error",
 )
+
+
+#: columns read from the run's held-out evaluations rather than its results.json
+HELD_OUT = ("accuracy_low", "accuracy_high")
 
 
 @dataclass
@@ -72,7 +78,18 @@ class ReportRow:
             return self.run_id
         if column == "error":
             return self.error
+        if column in HELD_OUT:
+            return self.held_out(column)
         return self.results.get(column)
+
+    def held_out(self, column: str) -> float | None:
+        """A bound of the 95 % bootstrap interval of accuracy, from the newest held-out
+        evaluation that scored accuracy (`peftlab evaluate`); None before any."""
+        for evaluation in self.evaluations:
+            score = evaluation.score("accuracy")
+            if score is not None and score.stderr:
+                return score.low if column == "accuracy_low" else score.high
+        return None
 
 
 def _short_error(text: str | None, limit: int = 300) -> str | None:

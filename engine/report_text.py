@@ -15,6 +15,8 @@ from engine.report_rows import COLUMNS, ReportRow, row_choice
 # how report.md shows each numeric column
 _FORMATS = {
     "accuracy": "{:.4f}",
+    "accuracy_low": "{:.4f}",
+    "accuracy_high": "{:.4f}",
     "f1_macro": "{:.4f}",
     "eval_loss": "{:.4f}",
     "trainable_params": "{:,.0f}",
@@ -31,6 +33,8 @@ _HEADINGS = {
     "technique": "technique",
     "status": "status",
     "accuracy": "accuracy",
+    "accuracy_low": "held-out 95 % low",
+    "accuracy_high": "held-out 95 % high",
     "f1_macro": "macro F1",
     "eval_loss": "eval loss",
     "trainable_params": "trainable params",
