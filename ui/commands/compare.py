@@ -151,18 +151,35 @@ def plan_runs(
     model: str | None,
     runs_dir: Path,
 ) -> list[Planned]:
-    """Resolve each technique's recipe; a run folder for those that resolve.
+    """Resolve and check each technique's recipe; a run folder for those that pass.
 
-    Mistakes that concern every run (an unknown id, a malformed --set) raise;
-    a technique that does not fit the dataset and model, or refuses a param,
-    is kept as a failed plan so the others still run.
+    Mistakes that concern every run (an unknown id, a malformed --set, a pre-flight
+    problem every technique shares) raise before any run folder exists; a technique
+    that does not fit the dataset and model, or refuses a param, is kept as a failed
+    plan so the others still run.
     """
-    from engine.model_facts import derived_manifest
+    from engine.prepare import check_each
     from kernel.jobs import prepare_run
-    from kernel.recipe import resolve
 
-    snapshot = kernel.snapshot
-    choices = {c.id: c for c in base.techniques}
+    recipes = technique_recipes(kernel.snapshot, base, technique_ids, sets, dataset, model)
+    checked = check_each(recipes, kernel)  # every check before the first run folder
+    return [
+        Planned(technique=tid, error=found.render(), recipe=recipe.model_dump())
+        if isinstance(found, PeftlabError)
+        else Planned(technique=tid, run=prepare_run(found, runs_dir), recipe=found.as_record())
+        for tid, recipe, found in zip(technique_ids, recipes, checked, strict=True)
+    ]
+
+
+def technique_recipes(
+    snapshot: Any,
+    base: CompareRecipe,
+    technique_ids: list[str],
+    sets: list[str],
+    dataset: str | None,
+    model: str | None,
+) -> list[Recipe]:
+    """One ordinary recipe per compared technique, its share of --set applied."""
     for tid in technique_ids:
         snapshot.get("technique", tid)  # unknown ids are refused before anything runs
     for kind, bundle_id in (
@@ -172,22 +189,13 @@ def plan_runs(
         snapshot.get(kind, bundle_id)
     declared = {t: set(snapshot.get("technique", t).manifest.params) for t in technique_ids}
     per_technique = split_sets(sets, technique_ids, declared)
-    graph = kernel.graph()
-    plans: list[Planned] = []
-    for tid in technique_ids:
-        choice = choices.get(tid, PluginChoice(id=tid))
-        recipe = base.recipe_for(choice).with_overrides(
+    choices = {c.id: c for c in base.techniques}
+    return [
+        base.recipe_for(choices.get(tid, PluginChoice(id=tid))).with_overrides(
             {"dataset": dataset, "model": model}, per_technique[tid]
         )
-        try:
-            resolved = resolve(recipe, snapshot, graph, derive_facts=derived_manifest)
-        except PeftlabError as exc:
-            plans.append(Planned(technique=tid, error=exc.render(), recipe=recipe.model_dump()))
-            continue
-        plans.append(
-            Planned(technique=tid, run=prepare_run(resolved, runs_dir), recipe=resolved.as_record())
-        )
-    return plans
+        for tid in technique_ids
+    ]
 
 
 def run_plans(plans: list[Planned]) -> tuple[list[Any], bool]:
