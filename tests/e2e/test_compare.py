@@ -125,7 +125,7 @@ def test_unknown_technique_is_refused_before_any_run(tmp_path, tiny_models, tiny
 
 
 def test_set_goes_to_the_techniques_that_have_the_param():
-    from ui.commands.compare import split_sets
+    from ui.commands.compare_plan import split_sets
 
     declared = {"lora": {"r", "alpha"}, "ia3": {"target_modules"}, "vera": {"r"}}
     sets = split_sets(
@@ -143,7 +143,7 @@ def test_set_goes_to_the_techniques_that_have_the_param():
 
 
 def test_compare_recipe_file(tmp_path):
-    from ui.commands.compare import load_compare_recipe
+    from ui.commands.compare_plan import load_compare_recipe
 
     path = tmp_path / "compare.yaml"
     path.write_text(
@@ -160,6 +160,11 @@ def test_compare_recipe_file(tmp_path):
     assert one.trainer.params == {"epochs": 1}
     path.write_text("dataset: {id: demo}\nmodel: {id: minilm}\ntechniques: [lora]\nbogus: 1\n")
     with pytest.raises(RecipeError):
+        load_compare_recipe(path)
+    path.write_text(
+        "dataset: {id: demo}\nmodel: {id: minilm}\ntechnique: {id: ia3}\ntechniques: [lora]\n"
+    )
+    with pytest.raises(RecipeError, match="lists `techniques:`, not one `technique:`"):
         load_compare_recipe(path)
 
 
@@ -183,7 +188,7 @@ def test_a_preflight_problem_every_run_shares_is_refused_before_any_run(tmp_path
 
 def test_a_technique_refused_by_preflight_gets_no_run_folder(tiny_models, tiny_csv_dir, tmp_path):
     from tests.reliability.builders import kernel_for
-    from ui.commands.compare import CompareRecipe, plan_runs
+    from ui.commands.compare_plan import CompareRecipe, plan_runs
 
     kernel = kernel_for()
 
