@@ -207,11 +207,9 @@ def _run_routes(app: FastAPI, guard: list[Any]) -> None:
     @app.post("/comparisons", dependencies=guard, status_code=202)
     def compare(body: CompareRequest) -> list[RunSummary]:
         """Queue one run per technique on the same recipe."""
-        base = {"dataset": body.dataset, "model": body.model}
-        folders = [
-            api.prepare(body.recipe, ids={**base, "technique": t}, params=body.params)
-            for t in body.techniques
-        ]  # every technique is checked before any run is queued
+        folders = api.prepare_each(
+            body.techniques, body.recipe, dataset=body.dataset, model=body.model, params=body.params
+        )  # every technique is checked before any run folder is made or queued
         return [queued(run) for run in folders]
 
     @app.get("/runs/{run_id}", dependencies=guard)

@@ -83,9 +83,11 @@ def test_bad_requests_get_a_one_line_reason(tmp_path: Path, tiny_csv_dir: Path) 
                 f"{url}/datasets", files={"file": ("big.csv", b"x" * (2**20 + 10))}, timeout=30
             ),
             requests.post(f"{url}/datasets", files={"file": ("t.csv", b"a,b\n1,2\n")}, timeout=30),
+            # lora alone would pass: the comparison is refused before its folder is made
+            requests.post(f"{url}/comparisons", json={"techniques": ["lora", "nope"]}, timeout=60),
         ]
         codes = [r.status_code for r in cases]
-        assert codes == [400, 400, 422, 422, 404, 404, 413, 400]
+        assert codes == [400, 400, 422, 422, 404, 404, 413, 400, 400]
         for response in cases:
             error = response.json()["error"]
             assert error and "\n" not in error and "Traceback" not in error
