@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import subprocess
 import threading
 import time
@@ -23,6 +24,8 @@ from pathlib import Path
 from kernel.errors import PeftlabError, RunError
 from kernel.procs import ProcessIdentity
 from kernel.runs import RunFolder, atomic_write_json, list_runs
+
+_log = logging.getLogger(__name__)
 
 QUEUE_FILE = "queue.json"
 LOCK_FILE = ".queue.lock"
@@ -172,7 +175,7 @@ class Starter:
             try:
                 while (started := start_next(self.runs_dir, self.at_most)) is not None:
                     self._started.append(started[1])
-            except (OSError, PeftlabError):
-                pass  # the runs folder cannot be read just now: try again at the next interval
+            except (OSError, PeftlabError) as exc:  # e.g. a full disk: try at the next interval
+                _log.warning("cannot start the next queued run in %s: %s", self.runs_dir, exc)
             self._wake.wait(self.interval_s)
             self._wake.clear()
