@@ -58,7 +58,9 @@ def main() -> None:
         remove_columns=["text"],
     ).rename_column("label", "labels")
     collate = DataCollatorWithPadding(tokenizer)
-    model = AutoModelForSequenceClassification.from_pretrained(model_dir, num_labels=2)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        model_dir, num_labels=2, use_safetensors=True
+    )
     lora = LoraConfig(
         task_type="SEQ_CLS", r=8, lora_alpha=16, lora_dropout=0.0, target_modules=["query", "value"]
     )
