@@ -18,12 +18,8 @@ TEMPLATES = Path(__file__).resolve().parent / "templates"
 NAME_RE = re.compile(r"^[a-z0-9_-]+$")
 _PLACEHOLDER = re.compile(r"\{\{\s*([a-z_]+)\s*\}\}")
 
-MODULE_FILES = {
-    "technique": "technique.py",
-    "model": "model.py",
-    "dataset": "dataset.py",
-    "trainer": "trainer.py",
-}
+#: each kind's module is named for the kind: technique.py, model.py, ...
+MODULE_FILES = {kind: f"{kind}.py" for kind in KINDS}
 SUMMARIES = {
     "technique": "low-rank adapters (LoRA via peft) on the chosen model's default target modules.",
     "model": "a BERT encoder from a local folder or a hub id, built with transformers Auto classes.",

@@ -3,9 +3,10 @@
     python bench/compare_rotten_tomatoes.py                       # all techniques, full train split
     python bench/compare_rotten_tomatoes.py --techniques lora,ia3 --train-samples 2000
     python bench/compare_rotten_tomatoes.py --reuse               # train only what is missing
+    python bench/compare_rotten_tomatoes.py --reuse --evaluate    # + held-out intervals
 
-Budget for every technique: 1 epoch, max length 64, batch 32, seed 42, each
-technique's own default learning rate. Training goes through `peftlab compare`
+Budget for every technique: 1 epoch, max length 64, batch 32, seed 42, full
+precision, each technique's own default learning rate. Training goes through `peftlab compare`
 (one subprocess run per technique, runs kept in runs/bench-rotten-tomatoes/);
 the report (report.md, report.csv, PNGs) is written to
 docs/results/rotten_tomatoes/. A hand-written `notes.md` in that folder (the
@@ -52,6 +53,8 @@ BUDGET = {
     "trainer.epochs": 1,
     "trainer.batch_size": 32,
     "trainer.seed": 42,
+    # full precision: the comparison does not depend on whether the CPU computes bf16
+    "trainer.mixed_precision": "no",
 }
 
 
@@ -104,6 +107,8 @@ def _params_match(recipe: dict[str, Any], results: dict[str, Any], sets: list[st
         have = ((recipe.get(kind) or {}).get("params") or {}).get(param)
         if key == "trainer.learning_rate":
             have = results.get("learning_rate")
+        if isinstance(have, str) and have == raw:  # e.g. `no`, which YAML would read as false
+            continue
         want = parse_cli_value(raw)
         if isinstance(want, int | float) and isinstance(have, int | float):
             if float(want) != float(have):
@@ -214,6 +219,27 @@ def invocation() -> str:
     return "python " + shlex.join([str(shown), *sys.argv[1:]])
 
 
+def evaluate_held_out(args: argparse.Namespace, rows: list[Any]) -> str | None:
+    """`peftlab evaluate` of every completed row on the validation split, in one process,
+    for the rows that have no evaluation yet; the rows get their evaluations back."""
+    from engine.evaluate_results import read_evaluations
+    from kernel.runs import RunFolder
+
+    missing = [r.run_id for r in rows if r.completed and r.run_id and not r.evaluations]
+    if missing:
+        command = [sys.executable, "-m", "ui.cli", "--runs-dir", str(args.runs_dir), "evaluate",
+                   *missing, "--data", str(DATA / "validation.csv")]  # fmt: skip
+        env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", COLUMNS="140")
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+        print("peftlab " + shlex.join(command[3:]), flush=True)
+        subprocess.run(command, cwd=str(REPO), env=env, check=False)
+    for row in rows:
+        if row.completed and row.run_id:
+            row.evaluations = read_evaluations(RunFolder(args.runs_dir / row.run_id))
+    return ("peftlab " + shlex.join(["evaluate", "RUN...", "--data", str(DATA / "validation.csv")])
+            if any(r.evaluations for r in rows) else None)  # fmt: skip
+
+
 def train_missing(
     args: argparse.Namespace, techniques: list[str], sets: list[str]
 ) -> tuple[list[Any], str | None, dict[str, Path]]:
@@ -280,6 +306,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--set", dest="sets", action="append", default=[], metavar="KIND.PARAM=VALUE"
     )
+    parser.add_argument(
+        "--evaluate",
+        action="store_true",
+        help="score every run on the validation split with `peftlab evaluate` (held-out "
+        "intervals in the report); runs already evaluated are not scored again",
+    )
     parser.add_argument("--title", help="report title")
     parser.add_argument("--out", type=Path, default=OUT_DIR, help="report folder")
     parser.add_argument("--runs-dir", type=Path, default=RUNS_DIR, help="where the runs go")
@@ -303,6 +335,9 @@ def main(argv: list[str] | None = None) -> int:
         rows += got
         commands += [line] if line else []
         reused.update({f"{t} (lr={rate})" if rate else t: p for t, p in kept.items()})
+    if args.evaluate:
+        line = evaluate_held_out(args, rows)
+        commands += [line] if line else []
     if rates != [None]:  # a sweep: each technique's rates together
         rows.sort(key=lambda r: techniques.index(r.technique) if r.technique in techniques else 0)
 

@@ -86,21 +86,33 @@ def score_classification(
         "ece": scores.ece,
         **_speed(len(labels), elapsed, latency),
     }
-    return RunEvaluation(
-        run_id=loaded.run.id,
-        task=loaded.task,
-        data=data.description,
-        data_hash=data.content_hash,
-        examples=len(labels),
-        metrics=metrics,
+    return _evaluation(
+        loaded,
+        data,
+        metrics,
         intervals={"accuracy": accuracy},
         labels=scores.labels,
         per_class=scores.per_class,
         confusion=scores.confusion,
         wrong=wrong,
+    )
+
+
+def _evaluation(
+    loaded: LoadedRun, data: EvalData, metrics: dict[str, Any], **scores: Any
+) -> RunEvaluation:
+    """What every evaluation records besides its task's scores: the run, the data, when."""
+    return RunEvaluation(
+        run_id=loaded.run.id,
+        task=loaded.task,
+        data=data.description,
+        data_hash=data.content_hash,
+        examples=metrics["examples"],
+        metrics=metrics,
         notes=list(data.notes),
         shared_base=loaded.shared_base,
         created=time.time(),
+        **scores,
     )
 
 
@@ -145,13 +157,10 @@ def score_generation(
     )
     metrics |= _speed(len(references), elapsed, latency)
     rows = zip(data.inputs, references, outputs, strict=True)
-    return RunEvaluation(
-        run_id=loaded.run.id,
-        task=loaded.task,
-        data=data.description,
-        data_hash=data.content_hash,
-        examples=len(references),
-        metrics=metrics,
+    return _evaluation(
+        loaded,
+        data,
+        metrics,
         intervals=intervals,
         outputs=[
             GeneratedOutput(
@@ -165,9 +174,6 @@ def score_generation(
             for i, (source, reference, output) in enumerate(rows)
         ],  # fmt: skip
         scorer={"model": bert.model, "layer": bert.layer} if bert is not None else None,
-        notes=list(data.notes),
-        shared_base=loaded.shared_base,
-        created=time.time(),
     )
 
 

@@ -23,9 +23,10 @@ from typing import Any, Literal, Protocol
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
+from engine.prepare import prepare_checked, resolve_checked
 from engine.space import SearchSpace, as_sets, bind
 from kernel.errors import PeftlabError, RunError
-from kernel.recipe import Recipe, resolve
+from kernel.recipe import Recipe
 from kernel.runs import RunFolder, atomic_write_text
 
 SETTINGS_FILE = "sweep.yaml"
@@ -277,22 +278,20 @@ class TrialRunner:
         self.launcher.stop()
 
     def _prepare(self, trial: Any, values: dict[str, Any]) -> RunFolder:
-        from engine.sweep_launch import prepare_run
-
         recipe = self.settings.recipe.with_overrides({}, as_sets(values))
         recipe = recipe.model_copy(update={"name": f"{self.settings.name}-t{trial.number:03d}"})
         try:
-            resolved = resolve(recipe, self.kernel.snapshot, self.kernel.graph())
-        except PeftlabError as exc:
+            return prepare_checked(recipe, self.kernel, self.folder.runs_dir)
+        except PeftlabError as exc:  # this trial's values: the next trial may fit
             self.say(f"trial {trial.number} refused: {exc}")
             raise TrialFailed(str(exc)) from None
-        return prepare_run(resolved, self.folder.runs_dir)
 
 
 def check(kernel: Any, settings: SweepSettings) -> SearchSpace:
-    """The bounded search space, and the base recipe resolved: refused before anything runs."""
+    """The bounded search space, and the base recipe resolved and past the pre-flight checks:
+    refused before a sweep folder or a trial exists."""
     space = bind(settings.search, settings.recipe, kernel.snapshot)
-    resolve(settings.recipe, kernel.snapshot, kernel.graph())
+    resolve_checked(settings.recipe, kernel)
     if settings.sampler == "grid":
         space.grid()  # ranges refused
     return space

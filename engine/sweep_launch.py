@@ -12,11 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-# Every run a sweep or a comparison prepares and starts goes through this import (one line
-# to change when starting runs moves to engine/process.py).
+# Every run a sweep or a comparison starts goes through this import; they prepare their
+# run folders with engine.prepare (checked as `peftlab train` checks them).
 from engine.process import start_run
 from engine.runner import main as run_in_this_process
-from kernel.jobs import prepare_run
 from kernel.runs import RunFolder
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
@@ -130,7 +129,6 @@ def run_many(
 __all__ = [
     "LocalLauncher",
     "Slot",
-    "prepare_run",
     "run_in_this_process",
     "run_many",
     "slots",

@@ -18,7 +18,6 @@ import fcntl
 import json
 import os
 import re
-import tempfile
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,6 +29,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from kernel.errors import RunError
 from kernel.procs import ProcessIdentity
+
+# the storage helpers live in kernel.storage; importable from here too, beside the run folders
+from kernel.storage import STORAGE_EXIT_BASE as STORAGE_EXIT_BASE
+from kernel.storage import atomic_write_json as atomic_write_json
+from kernel.storage import atomic_write_text as atomic_write_text
+from kernel.storage import storage_error as storage_error
+from kernel.storage import storage_reason as storage_reason
 from kernel.yamlio import read_yaml
 
 TERMINAL_STATES = ("completed", "failed")
@@ -37,42 +43,6 @@ TERMINAL_STATES = ("completed", "failed")
 LOCK_FILE = ".train.lock"
 #: exit code of a training process that found its run folder locked by another (EX_TEMPFAIL)
 LOCKED_EXIT_CODE = 75
-
-
-#: exit codes from this base up carry the errno of a storage failure the training process
-#: could not write down (a full disk): 100 + errno, so the reason survives in the exit code
-STORAGE_EXIT_BASE = 100
-
-
-def storage_reason(exc: OSError) -> str:
-    """'no space left on device', 'read-only file system', ... for a failed write."""
-    return (exc.strerror or str(exc)).lower()
-
-
-def storage_error(exc: OSError, path: Path, doing: str) -> RunError:
-    """A one-line RunError for a storage failure (a full or read-only runs folder)."""
-    return RunError(
-        f"cannot {doing}: {storage_reason(exc)}", path=getattr(exc, "filename", None) or path
-    )
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write to a temp file in the same folder, fsync, then rename over the target."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_json(path: Path, data: Any) -> None:
-    atomic_write_text(path, json.dumps(data, indent=2, default=str) + "\n")
 
 
 def _slug(name: str) -> str:

@@ -11,7 +11,7 @@ from engine.prepare import prepare_checked
 from engine.process import start_run
 from kernel.capabilities import CapabilityGraph
 from kernel.config import RECIPES_DIR
-from kernel.errors import ParamError, PeftlabError
+from kernel.errors import ParamError
 from kernel.recipe import RECIPE_KINDS, Recipe, load_recipe
 from kernel.runs import RunFolder, list_runs
 from peftlab import session
@@ -117,20 +117,34 @@ def compare(
 ) -> list[Run]:
     """Train each technique on the same dataset, model and trainer settings, one after
     another; the runs in the order given (`engine.report` turns them into a table)."""
+    folders = prepare_each(
+        techniques, recipe, dataset=dataset, model=model, params=params, **param_values
+    )  # a technique that is refused stops the comparison before anything trains
+    return [Run(folder, start_run(folder)).wait(progress=progress) for folder in folders]
+
+
+def prepare_each(
+    techniques: Sequence[str],
+    recipe: str | Path | Recipe | None = None,
+    *,
+    dataset: str | None = None,
+    model: str | None = None,
+    params: Mapping[str, Any] | None = None,
+    **param_values: Any,
+) -> list[RunFolder]:
+    """One run folder per technique on the same recipe, made once every technique's recipe
+    passed every check (so a refusal leaves no folder behind)."""
+    from engine.prepare import resolve_checked
+    from kernel.jobs import prepare_run
+
     if not techniques:
         raise ParamError("compare needs at least one technique", field="techniques")
-    return [
-        train(
-            recipe,
-            dataset=dataset,
-            model=model,
-            technique=technique_id,
-            params=params,
-            progress=progress,
-            **param_values,
-        )
-        for technique_id in techniques
+    ids = {"dataset": dataset, "model": model}
+    recipes = [
+        _recipe(recipe, {**ids, "technique": t}, None, params, param_values) for t in techniques
     ]
+    checked = [resolve_checked(r, session.kernel()) for r in recipes]  # all before any folder
+    return [prepare_run(resolved, session.runs_dir()) for resolved in checked]
 
 
 def prepare(
@@ -146,15 +160,27 @@ def prepare(
     Everything that can be refused (unknown ids, bad params, plugins that do not fit)
     is refused here, before a folder exists.
     """
+    chosen = _recipe(recipe, ids or {}, name, params or {}, param_values)
+    return prepare_checked(chosen, session.kernel(), session.runs_dir())
+
+
+def _recipe(
+    recipe: str | Path | Recipe | None,
+    ids: Mapping[str, str | None],
+    name: str | None,
+    params: Mapping[str, Any] | None,
+    param_values: Mapping[str, Any],
+) -> Recipe:
+    """The recipe with its ids swapped and its params set (see `train`); nothing is checked."""
     base = recipe if isinstance(recipe, Recipe) else load_recipe(_path(recipe))
-    chosen = base.with_overrides(dict(ids or {}), [])
+    chosen = base.with_overrides(dict(ids), [])
     data = chosen.model_dump()
     for key, value in _qualified(chosen, params or {}, param_values).items():
         kind, _, param = key.partition(".")
         data[kind]["params"][param] = value
     if name:
         data["name"] = name
-    return prepare_checked(Recipe.model_validate(data), session.kernel(), session.runs_dir())
+    return Recipe.model_validate(data)
 
 
 def evaluate(
@@ -202,16 +228,3 @@ def _qualified(
             raise ParamError(f"{where}; pass params={{'KIND.{name}': ...}}", field=name)
         qualified[f"{owners[0]}.{name}"] = value
     return qualified
-
-
-__all__ = [
-    "PeftlabError",
-    "PluginInfo",
-    "compare",
-    "evaluate",
-    "graph",
-    "plugins",
-    "run",
-    "runs",
-    "train",
-]

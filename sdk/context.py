@@ -60,12 +60,18 @@ class DatasetSplits:
 
 
 @dataclass(frozen=True)
-class ModelContext:
+class _BuildContext:
+    """What a plugin building the model is told: its params and folder, the model, the task."""
+
     params: dict[str, Any]
     bundle_dir: Path
     facts: ModelFacts
     task: str
     num_labels: int = 2
+
+
+@dataclass(frozen=True)
+class ModelContext(_BuildContext):
     label_names: list[str] = field(default_factory=list)
     load_kwargs: dict[str, Any] = field(default_factory=dict)  # from the technique
 
@@ -79,12 +85,7 @@ class LoadedModel:
 
 
 @dataclass(frozen=True)
-class TechniqueContext:
-    params: dict[str, Any]
-    bundle_dir: Path
-    facts: ModelFacts
-    task: str
-    num_labels: int = 2
+class TechniqueContext(_BuildContext):
     #: optimizer steps the run will take; the trainer fills it (AdaLoRA schedules its rank budget on it)
     total_steps: int | None = None
     #: where the model's weights and tokenizer come from (a folder or hub id); the trainer fills it

@@ -59,6 +59,9 @@ class RunResults(BaseModel):
     world_size: int | None = Field(None, description="Processes that trained together.")
     ddp_find_unused_parameters: bool | None = None
     device: str | None = Field(None, description="The torch device of the training process.")
+    precision: str | None = Field(
+        None, description="What the training ran in: no (full precision), bf16 or fp16."
+    )
     resumed_from: str | None = Field(None, description="The checkpoint a resumed run started at.")
     data_notes: list[str] = Field(default_factory=list, description="What loading changed.")
     total_runtime_s: float | None = Field(None, description="Seconds from start to results.")

@@ -191,25 +191,9 @@ def capability_network(graph_json: Mapping[str, Any]) -> go.Figure:
     fit and why.
     """
     nodes = list(graph_json.get("nodes", []))
-    position: dict[str, tuple[float, float]] = {}
-    for x, kind in enumerate(COLUMNS):
-        of_kind = [n for n in nodes if n["kind"] == kind]
-        for y, node in enumerate(of_kind):
-            position[f"{kind}/{node['id']}"] = (float(x), (len(of_kind) - 1) / 2 - y)
+    position = _node_positions(nodes)
     missing = {f"{n['kind']}/{n['id']}": list(n.get("missing") or []) for n in nodes}
-    misfits: dict[str, list[str]] = {}
-    edge_x: list[float | None] = []
-    edge_y: list[float | None] = []
-    for edge in graph_json.get("edges", []):
-        a, b = edge["source"], edge["target"]
-        if a not in position or b not in position:
-            continue
-        if edge["ok"]:
-            edge_x += [position[a][0], position[b][0], None]
-            edge_y += [position[a][1], position[b][1], None]
-        else:
-            for here, there in ((a, b), (b, a)):
-                misfits.setdefault(here, []).append(f"not {there}: {'; '.join(edge['reasons'])}")
+    edge_x, edge_y, misfits = _edges(graph_json.get("edges", []), position)
     fig = go.Figure()
     fig.add_trace(
         go.Scatter(
@@ -223,25 +207,8 @@ def capability_network(graph_json: Mapping[str, Any]) -> go.Figure:
     )
     for kind in COLUMNS:
         keys = [k for k in position if k.startswith(f"{kind}/")]
-        if not keys:
-            continue
-        fig.add_trace(
-            go.Scatter(
-                x=[position[k][0] for k in keys],
-                y=[position[k][1] for k in keys],
-                mode="markers+text",
-                text=[k.split("/", 1)[1] for k in keys],
-                textposition=LABEL_SIDE[kind],
-                marker={
-                    "size": 16,
-                    "color": KIND_COLOURS[kind],
-                    "line": {"width": [3 if missing[k] else 0 for k in keys], "color": "#E45756"},
-                },
-                hovertext=["<br>".join([k, *missing[k], *misfits.get(k, [])[:12]]) for k in keys],
-                hoverinfo="text",
-                name=kind,
-            )
-        )
+        if keys:
+            fig.add_trace(_kind_nodes(kind, keys, position, missing, misfits))
     tallest = max((sum(1 for n in nodes if n["kind"] == k) for k in COLUMNS), default=1)
     fig.update_layout(
         height=max(320, 42 * tallest + 80),
@@ -252,6 +219,62 @@ def capability_network(graph_json: Mapping[str, Any]) -> go.Figure:
         plot_bgcolor="rgba(0,0,0,0)",
     )
     return fig
+
+
+def _node_positions(nodes: list[dict[str, Any]]) -> dict[str, tuple[float, float]]:
+    """kind/id -> (x, y): one column per kind, each column centred on y = 0."""
+    position: dict[str, tuple[float, float]] = {}
+    for x, kind in enumerate(COLUMNS):
+        of_kind = [n for n in nodes if n["kind"] == kind]
+        for y, node in enumerate(of_kind):
+            position[f"{kind}/{node['id']}"] = (float(x), (len(of_kind) - 1) / 2 - y)
+    return position
+
+
+def _edges(
+    edges: list[dict[str, Any]], position: dict[str, tuple[float, float]]
+) -> tuple[list[float | None], list[float | None], dict[str, list[str]]]:
+    """The line coordinates of the pairs that fit (None breaks the line between pairs), and
+    for each node the lines saying what it does not fit and why."""
+    misfits: dict[str, list[str]] = {}
+    edge_x: list[float | None] = []
+    edge_y: list[float | None] = []
+    for edge in edges:
+        a, b = edge["source"], edge["target"]
+        if a not in position or b not in position:
+            continue
+        if edge["ok"]:
+            edge_x += [position[a][0], position[b][0], None]
+            edge_y += [position[a][1], position[b][1], None]
+        else:
+            for here, there in ((a, b), (b, a)):
+                misfits.setdefault(here, []).append(f"not {there}: {'; '.join(edge['reasons'])}")
+    return edge_x, edge_y, misfits
+
+
+def _kind_nodes(
+    kind: str,
+    keys: list[str],
+    position: dict[str, tuple[float, float]],
+    missing: dict[str, list[str]],
+    misfits: dict[str, list[str]],
+) -> go.Scatter:
+    """One kind's nodes: a red ring where packages are missing, the misfits on hover."""
+    return go.Scatter(
+        x=[position[k][0] for k in keys],
+        y=[position[k][1] for k in keys],
+        mode="markers+text",
+        text=[k.split("/", 1)[1] for k in keys],
+        textposition=LABEL_SIDE[kind],
+        marker={
+            "size": 16,
+            "color": KIND_COLOURS[kind],
+            "line": {"width": [3 if missing[k] else 0 for k in keys], "color": "#E45756"},
+        },
+        hovertext=["<br>".join([k, *missing[k], *misfits.get(k, [])[:12]]) for k in keys],
+        hoverinfo="text",
+        name=kind,
+    )
 
 
 def _num(value: Any) -> bool:

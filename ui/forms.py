@@ -10,7 +10,6 @@ Validation goes through kernel.params, the same code the CLI uses.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,12 +19,23 @@ import streamlit as st
 
 from kernel.errors import PeftlabError
 from kernel.manifest import Manifest, ParamSpec
-from kernel.params import AUTO, check_value, complete_params, resolve_options
+from kernel.params import check_value, complete_params
+from ui.widget_facts import (  # noqa: F401 - the widget facts are importable from here too
+    SLIDER_MAX_STEPS,
+    clamp_number,
+    float_step,
+    form_value,
+    is_active,
+    normalise,
+    number_bounds,
+    to_widget_value,
+    uses_slider,
+    widget_options,
+)
 
 HELD_KEY = "peftlab.held_values"
 DEFAULTS_KEY = "peftlab.held_defaults"
 _UNSEEN = object()
-SLIDER_MAX_STEPS = 256  # an int range wider than this gets a number field (a pixel per value)
 RADIO_MAX_OPTIONS = 4
 
 
@@ -68,7 +78,7 @@ def untouched(raw: Any, seen_default: Any) -> bool:
     """Whether a shown value is the default it was shown with (numbers compared as numbers)."""
     if seen_default is _UNSEEN:
         return False
-    expected = _to_widget_value(seen_default)
+    expected = to_widget_value(seen_default)
     if isinstance(raw, int | float) and isinstance(expected, int | float):
         return not isinstance(raw, bool) and float(raw) == float(expected)
     return raw == expected
@@ -85,133 +95,9 @@ def set_values(kind: str, bundle_id: str, values: dict[str, Any], *, replace: bo
         held.clear()
         defaults.clear()
     for name, value in values.items():
-        held[name] = _to_widget_value(value)
+        held[name] = to_widget_value(value)
         defaults.pop(name, None)  # chosen, not a default: it stays when the default changes
         st.session_state.pop(widget_key(kind, bundle_id, name), None)
-
-
-def _to_widget_value(value: Any) -> Any:
-    if value == AUTO:
-        return [AUTO]
-    return value
-
-
-# specs -> widget facts -----------------------------------------------------------------------
-
-
-def number_bounds(spec: ParamSpec) -> tuple[int | float | None, int | float | None]:
-    """min and max cast to the param's type (Streamlit refuses mixed int/float)."""
-    if spec.type == "int":
-        low = math.ceil(spec.min) if spec.min is not None else None
-        high = math.floor(spec.max) if spec.max is not None else None
-        return low, high
-    low = float(spec.min) if spec.min is not None else None
-    high = float(spec.max) if spec.max is not None else None
-    return low, high
-
-
-def float_step(spec: ParamSpec) -> float:
-    """A power-of-ten step: at most a hundred steps over the range, or the default's own
-    magnitude (a 0.01-0.5 share moves in 0.01 steps, not 0.001)."""
-    low, high = number_bounds(spec)
-    if low is not None and high is not None and high > low:
-        return 10.0 ** math.ceil(math.log10((high - low) / 100) - 1e-9)
-    default = spec.default if isinstance(spec.default, int | float) else 0
-    if default:
-        return 10.0 ** math.floor(math.log10(abs(default)))
-    return 0.01
-
-
-def uses_slider(spec: ParamSpec) -> bool:
-    """A slider for a bounded number, unless a slider cannot hold the values people type.
-
-    An int range wider than SLIDER_MAX_STEPS, a float default that sits on a bound (0 as
-    "auto" or "off" needs finer values than a slider offers) or off the slider's grid
-    get a number field instead. Decided from the spec alone, so the widget does not
-    change kind while someone drags it.
-    """
-    low, high = number_bounds(spec)
-    if spec.type not in ("int", "float") or low is None or high is None or high <= low:
-        return False
-    if spec.type == "int":
-        return high - low <= SLIDER_MAX_STEPS
-    default = spec.default
-    if not isinstance(default, int | float) or isinstance(default, bool):
-        return False
-    if default in (low, high):
-        return False
-    steps = (default - low) / float_step(spec)
-    return abs(steps - round(steps)) < 1e-6
-
-
-def clamp_number(spec: ParamSpec, value: Any) -> int | float:
-    """A value of the param's type within its (possibly just changed) bounds."""
-    cast = int if spec.type == "int" else float
-    try:
-        number = cast(value) if not isinstance(value, bool) else cast(spec.default or 0)
-    except (TypeError, ValueError):
-        number = cast(spec.default if isinstance(spec.default, int | float) else 0)
-    if isinstance(number, float) and math.isnan(number):
-        number = cast(spec.default or 0)
-    low, high = number_bounds(spec)
-    if low is not None and number < low:
-        number = low
-    if high is not None and number > high:
-        number = high
-    return number
-
-
-def widget_options(spec: ParamSpec, model: Manifest | None, held: Any = None) -> list[Any]:
-    """Options of a choice or multiselect; a multiselect also offers `auto` and keeps
-    entries someone typed in."""
-    options = list(resolve_options(spec, model) or [])
-    if spec.type != "multiselect":
-        return options
-    if spec.default == AUTO or spec.options_from:
-        options = [AUTO] + [o for o in options if o != AUTO]
-    for entry in held if isinstance(held, list) else []:
-        if entry not in options:
-            options.append(entry)
-    return options
-
-
-def is_active(spec: ParamSpec, values: dict[str, Any]) -> bool:
-    """depends_on as a plain equality test on the other params' current values (no eval)."""
-    if not spec.depends_on:
-        return True
-    return all(_form_value(values.get(k)) == v for k, v in spec.depends_on.items())
-
-
-def _form_value(value: Any) -> Any:
-    """A widget's value as a param value (a multiselect of just `auto` means auto)."""
-    if isinstance(value, list):
-        entries = [v for v in value if v != AUTO]
-        if not entries and AUTO in value:
-            return AUTO
-        return entries
-    return value
-
-
-def normalise(spec: ParamSpec, value: Any, options: list[Any]) -> Any:
-    """Make a held value something the widget can show (hot reloads change specs)."""
-    if spec.type in ("int", "float"):
-        return clamp_number(spec, value)
-    if spec.type == "bool":
-        return bool(value) if isinstance(value, bool) else bool(spec.default)
-    if spec.type == "choice":
-        if value in options:
-            return value
-        return spec.default if spec.default in options else options[0]
-    if spec.type == "multiselect":
-        value = _to_widget_value(value)
-        if isinstance(value, str):
-            value = [part.strip() for part in value.split(",") if part.strip()]
-        if not isinstance(value, list):
-            value = _to_widget_value(spec.default) if spec.default is not None else []
-        if not isinstance(value, list):
-            value = [value]
-        return [v for v in value if v in options]
-    return "" if value is None else str(value)
 
 
 # rendering -----------------------------------------------------------------------------------
@@ -229,32 +115,10 @@ def render_params(
 
     `exclude` names params the caller draws itself; `extra` supplies their values.
     """
-    kind, bundle_id = manifest.kind, manifest.id
-    held = held_values(kind, bundle_id)
+    held = held_values(manifest.kind, manifest.id)
     excluded = set(exclude)
     specs = {n: s for n, s in manifest.params.items() if n not in excluded}
-    options: dict[str, list[Any]] = {}
-    notes: list[str] = []
-
-    # What each widget will show, before any is drawn: depends_on needs the others' values.
-    current: dict[str, Any] = {}
-    defaults = held_defaults(kind, bundle_id)
-    for name, spec in specs.items():
-        key = widget_key(kind, bundle_id, name)
-        raw = st.session_state.get(key, held.get(name, _to_widget_value(spec.default)))
-        seen = defaults.get(name, _UNSEEN)
-        if seen != spec.default and untouched(raw, seen):  # a reload changed an untouched default
-            raw = _to_widget_value(spec.default)
-        defaults[name] = spec.default
-        options[name] = widget_options(spec, model, raw)
-        value = normalise(spec, raw, options[name])
-        if spec.type in ("int", "float") and _moved(raw, value):
-            notes.append(
-                f"{_label(name, spec)}: {raw} is outside the allowed range now; set to {value}"
-            )
-        if key not in st.session_state or _differs(st.session_state[key], value):
-            st.session_state[key] = value
-        current[name] = value
+    current, options, notes = _widget_values(manifest, specs, model, held)
     current.update(extra or {})
 
     errors: dict[str, str] = {}
@@ -271,19 +135,53 @@ def render_params(
 
     for name in specs:
         held[name] = current[name]
-    values = {name: _form_value(v) for name, v in current.items()}
-    result = FormResult(values, errors, notes=notes)
-    if not errors:
-        try:
-            result.params = complete_params(manifest, values, model=model)
-        except PeftlabError as exc:
-            result.error = exc.message if exc.field else str(exc)
-            if exc.field and exc.field in values:
-                result.errors[exc.field] = exc.message
+    values = {name: form_value(v) for name, v in current.items()}
+    result = _checked(manifest, FormResult(values, errors, notes=notes), model)
     for note in notes:
         st.caption(note)
     if result.error and not result.errors:
         st.error(result.error)
+    return result
+
+
+def _widget_values(
+    manifest: Manifest, specs: dict[str, ParamSpec], model: Manifest | None, held: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, list[Any]], list[str]]:
+    """What each widget will show, before any is drawn (depends_on needs the others' values):
+    the values, each param's options, and a note per value a reload moved into range."""
+    kind, bundle_id = manifest.kind, manifest.id
+    options: dict[str, list[Any]] = {}
+    notes: list[str] = []
+    current: dict[str, Any] = {}
+    defaults = held_defaults(kind, bundle_id)
+    for name, spec in specs.items():
+        key = widget_key(kind, bundle_id, name)
+        raw = st.session_state.get(key, held.get(name, to_widget_value(spec.default)))
+        seen = defaults.get(name, _UNSEEN)
+        if seen != spec.default and untouched(raw, seen):  # a reload changed an untouched default
+            raw = to_widget_value(spec.default)
+        defaults[name] = spec.default
+        options[name] = widget_options(spec, model, raw)
+        value = normalise(spec, raw, options[name])
+        if spec.type in ("int", "float") and _moved(raw, value):
+            notes.append(
+                f"{_label(name, spec)}: {raw} is outside the allowed range now; set to {value}"
+            )
+        if key not in st.session_state or _differs(st.session_state[key], value):
+            st.session_state[key] = value
+        current[name] = value
+    return current, options, notes
+
+
+def _checked(manifest: Manifest, result: FormResult, model: Manifest | None) -> FormResult:
+    """The form's values checked as a run would check them, when no field is already wrong."""
+    if not result.errors:
+        try:
+            result.params = complete_params(manifest, result.values, model=model)
+        except PeftlabError as exc:
+            result.error = exc.message if exc.field else str(exc)
+            if exc.field and exc.field in result.values:
+                result.errors[exc.field] = exc.message
     return result
 
 
@@ -368,7 +266,7 @@ def _field_problem(
     path_check: Callable[[str], str | None] | None,
 ) -> str | None:
     try:
-        check_value(name, spec, _form_value(value), model=model)
+        check_value(name, spec, form_value(value), model=model)
     except PeftlabError as exc:
         return exc.message
     if spec.type == "path" and value:

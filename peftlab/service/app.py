@@ -1,5 +1,9 @@
 """The HTTP service: plugins, graph, uploads, runs (queued), progress, results, predict,
-download, cancel, delete. Every error is a 4xx (or 500) with a one-line reason."""
+download, cancel, delete. Every error is a 4xx (or 500) with a one-line reason.
+
+Runs wait in the runs folder's queue (engine.queue), the one the app uses: a run queued
+here shows in the app and the other way round, and the queue outlives a restart.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,8 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +25,7 @@ from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from engine import queue
 from kernel.errors import PeftlabError
 from kernel.runs import TERMINAL_STATES, RunFolder
 from peftlab import api, session
@@ -33,7 +39,6 @@ from peftlab.service.schemas import (
     RunRequest,
     RunSummary,
 )
-from peftlab.service.worker import RunQueue
 
 RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,120}$")
 EVENT_INTERVAL_S = 0.5
@@ -48,9 +53,22 @@ class ServiceConfig:
 
 
 def create_app(config: ServiceConfig) -> FastAPI:
-    app = FastAPI(title="peftlab", description=__doc__, responses={400: {"model": ErrorBody}})
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # runs queued before this start (by the app, or a service that stopped) start too
+        app.state.starter = queue.Starter(session.runs_dir(), config.workers).start()
+        try:
+            yield
+        finally:
+            app.state.starter.stop()
+
+    app = FastAPI(
+        title="peftlab",
+        description=__doc__,
+        responses={400: {"model": ErrorBody}},
+        lifespan=lifespan,
+    )
     app.state.config = config
-    app.state.queue = RunQueue(config.workers)
     app.state.predictors = {}
     app.state.predict_lock = threading.Lock()
     _errors(app)
@@ -97,8 +115,9 @@ def find_run(run_id: str) -> RunFolder:
     return RunFolder(folder)
 
 
-def summary(run: RunFolder, position: int | None = None) -> RunSummary:
+def summary(run: RunFolder) -> RunSummary:
     record = run.record()
+    place = queue.position(run.path.parent, run.id)
     status = run.status()
     return RunSummary(
         id=run.id,
@@ -107,7 +126,7 @@ def summary(run: RunFolder, position: int | None = None) -> RunSummary:
         dataset=record.dataset.id,
         model=record.model.id,
         technique=record.technique.id,
-        queue_position=position,
+        queue_position=None if place is None else place - 1,  # 0 = next to start
         error=status.get("error"),
         results=run.results() or {},
     )
@@ -169,34 +188,34 @@ def _plugin_routes(app: FastAPI, guard: list[Any]) -> None:
 
 
 def _run_routes(app: FastAPI, guard: list[Any]) -> None:
-    queue: RunQueue = app.state.queue
+    def queued(run: RunFolder) -> RunSummary:
+        queue.enqueue(run)
+        app.state.starter.poke()
+        return summary(run)
 
     @app.get("/runs", dependencies=guard)
     def list_runs() -> list[RunSummary]:
         """Every run with its state, queue position and results."""
-        return [summary(r.folder, queue.position(r.id)) for r in api.runs()]
+        return [summary(r.folder) for r in api.runs()]
 
     @app.post("/runs", dependencies=guard, status_code=202)
     def start(body: RunRequest) -> RunSummary:
         """Queue a training run (validated before its folder is made)."""
         ids = {k: getattr(body, k) for k in ("dataset", "model", "technique", "trainer")}
-        run = api.prepare(body.recipe, ids=ids, name=body.name, params=body.params)
-        return summary(run, queue.submit(run))
+        return queued(api.prepare(body.recipe, ids=ids, name=body.name, params=body.params))
 
     @app.post("/comparisons", dependencies=guard, status_code=202)
     def compare(body: CompareRequest) -> list[RunSummary]:
         """Queue one run per technique on the same recipe."""
-        base = {"dataset": body.dataset, "model": body.model}
-        folders = [
-            api.prepare(body.recipe, ids={**base, "technique": t}, params=body.params)
-            for t in body.techniques
-        ]  # every technique is checked before any run is queued
-        return [summary(run, queue.submit(run)) for run in folders]
+        folders = api.prepare_each(
+            body.techniques, body.recipe, dataset=body.dataset, model=body.model, params=body.params
+        )  # every technique is checked before any run folder is made or queued
+        return [queued(run) for run in folders]
 
     @app.get("/runs/{run_id}", dependencies=guard)
     def show(run_id: str) -> RunSummary:
         """One run's state, queue position and results."""
-        return summary(find_run(run_id), queue.position(run_id))
+        return summary(find_run(run_id))
 
     @app.post("/runs/{run_id}/cancel", dependencies=guard)
     def cancel(run_id: str) -> RunSummary:
@@ -204,7 +223,7 @@ def _run_routes(app: FastAPI, guard: list[Any]) -> None:
         from engine.process import stop_run
 
         run = find_run(run_id)
-        if queue.withdraw(run_id):
+        if queue.dequeue(run):
             run.set_status("interrupted", finished=time.time(), stopped_by="user")
         else:
             stop_run(run)
@@ -214,8 +233,8 @@ def _run_routes(app: FastAPI, guard: list[Any]) -> None:
     def delete(run_id: str) -> dict[str, str]:
         """Delete a run folder (not while it trains)."""
         run = find_run(run_id)
-        queue.withdraw(run_id)
-        if run.status().get("state") == "running":
+        queue.dequeue(run)
+        if queue.is_live(run):
             raise HTTPException(409, "the run is training; cancel it first")
         app.state.predictors.pop(run_id, None)
         shutil.rmtree(run.path)

@@ -65,6 +65,15 @@ def test_an_unknown_technique_is_the_kernels_error(session: Path) -> None:
         peftlab.train(technique="no_such_technique", progress=False)
 
 
+def test_compare_refuses_a_technique_before_anything_trains(
+    session: Path, tiny_models: dict[str, Path], tiny_csv_dir: Path
+) -> None:
+    recipe = tiny_recipe(tiny_models["bert"], tiny_csv_dir)
+    with pytest.raises(peftlab.PeftlabError, match="no_such_technique"):
+        peftlab.compare(["lora", "no_such_technique"], recipe, params=FAST, progress=False)
+    assert not (session / "runs").exists() or not any((session / "runs").iterdir())
+
+
 def test_train_without_waiting_returns_a_handle_that_can_be_cancelled(
     session: Path, tiny_models: dict[str, Path], tiny_csv_dir: Path
 ) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import time
 import zipfile
 from pathlib import Path
@@ -82,9 +83,11 @@ def test_bad_requests_get_a_one_line_reason(tmp_path: Path, tiny_csv_dir: Path) 
                 f"{url}/datasets", files={"file": ("big.csv", b"x" * (2**20 + 10))}, timeout=30
             ),
             requests.post(f"{url}/datasets", files={"file": ("t.csv", b"a,b\n1,2\n")}, timeout=30),
+            # lora alone would pass: the comparison is refused before its folder is made
+            requests.post(f"{url}/comparisons", json={"techniques": ["lora", "nope"]}, timeout=60),
         ]
         codes = [r.status_code for r in cases]
-        assert codes == [400, 400, 422, 422, 404, 404, 413, 400]
+        assert codes == [400, 400, 422, 422, 404, 404, 413, 400, 400]
         for response in cases:
             error = response.json()["error"]
             assert error and "\n" not in error and "Traceback" not in error
@@ -104,6 +107,41 @@ def test_a_token_is_required_beyond_loopback(tmp_path: Path) -> None:
         right = {"Authorization": f"Bearer {token}"}
         listed = requests.get(f"{url}/plugins", headers=right, timeout=10)
         assert listed.status_code == 200 and any(p["id"] == "lora" for p in listed.json())
+
+
+def test_runs_wait_in_the_apps_queue_and_outlive_a_service_restart(
+    tmp_path: Path, tiny_models: dict[str, Path], tiny_csv_dir: Path
+) -> None:
+    import psutil
+
+    from engine import queue
+    from engine.prepare import prepare_checked
+    from tests.reliability.builders import kernel_for
+
+    runs_dir = tmp_path / "runs"
+    recipe = tiny_recipe(tiny_models["bert"], tiny_csv_dir)
+    training = prepare_checked(recipe, kernel_for(), runs_dir)
+    # a run "training" in this process: nothing else may start while it lives
+    training.set_status("running", pid=os.getpid(), pid_started=psutil.Process().create_time())
+    body = {"recipe": recipe.model_dump(), "params": FAST}
+    with running_service(tmp_path) as url:
+        sent = requests.post(f"{url}/runs", json=body, timeout=60).json()
+        assert (sent["state"], sent["queue_position"]) == ("queued", 0)
+        assert [r.id for r in queue.queued(runs_dir)] == [sent["id"]]  # the app's queue
+        from_app = prepare_checked(
+            recipe.model_copy(update={"name": "app"}), kernel_for(), runs_dir
+        )
+        queue.enqueue(from_app)
+        listed = {r["id"]: r for r in requests.get(f"{url}/runs", timeout=10).json()}
+        assert listed[from_app.id]["queue_position"] == 1
+        assert listed[training.id]["state"] == "running"
+    with running_service(tmp_path) as url:  # a new service process: the queue is still there
+        again = requests.get(f"{url}/runs/{sent['id']}", timeout=10).json()
+        assert (again["state"], again["queue_position"]) == ("queued", 0)
+        training.set_status("completed")
+        assert wait_done(url, sent["id"])["state"] == "completed"
+        assert wait_done(url, from_app.id)["state"] == "completed"
+        assert queue.queued(runs_dir) == []
 
 
 @pytest.mark.slow

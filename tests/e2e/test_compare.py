@@ -41,7 +41,7 @@ def tiny_args(model_dir: Path, data_dir: Path) -> list[str]:
 
 @pytest.fixture(scope="module")
 def compared(tmp_path_factory, tiny_models, tiny_csv_dir):
-    """lora, a loha whose target modules do not exist (its run fails), ia3."""
+    """lora, a loha whose target pattern matches no layer (past the checks; its run fails), ia3."""
     root = tmp_path_factory.mktemp("compare")
     runs_dir, out = root / "runs", root / "report"
     done = cli(
@@ -50,7 +50,7 @@ def compared(tmp_path_factory, tiny_models, tiny_csv_dir):
         *tiny_args(tiny_models["bert"], tiny_csv_dir),
         "--techniques", "lora,loha,ia3",
         "--set", "technique.r=4",  # lora and loha have r; ia3 has none and is left alone
-        "--set", "loha.target_modules=no_such_layer",
+        "--set", "loha.target_modules=no_such_(layer)",  # a pattern: only peft can tell
         "--name", "cmp",
         "--out", str(out),
     )  # fmt: skip
@@ -125,7 +125,7 @@ def test_unknown_technique_is_refused_before_any_run(tmp_path, tiny_models, tiny
 
 
 def test_set_goes_to_the_techniques_that_have_the_param():
-    from ui.commands.compare import split_sets
+    from ui.commands.compare_plan import split_sets
 
     declared = {"lora": {"r", "alpha"}, "ia3": {"target_modules"}, "vera": {"r"}}
     sets = split_sets(
@@ -143,7 +143,7 @@ def test_set_goes_to_the_techniques_that_have_the_param():
 
 
 def test_compare_recipe_file(tmp_path):
-    from ui.commands.compare import load_compare_recipe
+    from ui.commands.compare_plan import load_compare_recipe
 
     path = tmp_path / "compare.yaml"
     path.write_text(
@@ -161,3 +161,43 @@ def test_compare_recipe_file(tmp_path):
     path.write_text("dataset: {id: demo}\nmodel: {id: minilm}\ntechniques: [lora]\nbogus: 1\n")
     with pytest.raises(RecipeError):
         load_compare_recipe(path)
+    path.write_text(
+        "dataset: {id: demo}\nmodel: {id: minilm}\ntechnique: {id: ia3}\ntechniques: [lora]\n"
+    )
+    with pytest.raises(RecipeError, match="lists `techniques:`, not one `technique:`"):
+        load_compare_recipe(path)
+
+
+def _unlabelled_csv(tmp_path: Path) -> Path:
+    data = tmp_path / "reviews.csv"
+    data.write_text("review,stars\ngood,1\nbad,0\n", encoding="utf-8")
+    return data
+
+
+def test_a_preflight_problem_every_run_shares_is_refused_before_any_run(tmp_path, tiny_models):
+    runs_dir, data = tmp_path / "runs", _unlabelled_csv(tmp_path)
+    done = cli(runs_dir, "compare", "--dataset", "csv", "--set", f"dataset.path={data}",
+               "--model", "bert", "--set", f"model.name_or_path={tiny_models['bert']}",
+               "--techniques", "lora,ia3")  # fmt: skip
+    assert done.exit_code == 2, done.output
+    assert done.output.strip().splitlines() == [
+        f"error: {data}: no column 'text', 'label'; it has: review, stars"
+    ]  # the same line `peftlab train` prints
+    assert not runs_dir.exists() or not any(runs_dir.iterdir())
+
+
+def test_a_technique_refused_by_preflight_gets_no_run_folder(tiny_models, tiny_csv_dir, tmp_path):
+    from tests.reliability.builders import kernel_for
+    from ui.commands.compare_plan import CompareRecipe, plan_runs
+
+    kernel = kernel_for()
+
+    base = CompareRecipe.model_validate(
+        {"dataset": {"id": "rotten_tomatoes", "params": {"path": str(tiny_csv_dir)}},
+         "model": {"id": "bert", "params": {"name_or_path": str(tiny_models["bert"])}}}
+    )  # fmt: skip
+    runs_dir = tmp_path / "runs"
+    sets = ["lora.target_modules=q_proj"]
+    lora, ia3 = plan_runs(kernel, base, ["lora", "ia3"], sets, None, None, runs_dir)
+    assert lora.run is None and "[target_modules]: q_proj match(es) no layer" in (lora.error or "")
+    assert ia3.run is not None and [p.name for p in runs_dir.iterdir()] == [ia3.run.id]

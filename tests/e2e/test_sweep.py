@@ -191,3 +191,42 @@ def test_a_search_outside_the_declared_bounds_is_refused_before_anything_runs(tm
         runs_dir, "sweep", "--sampler", "grid", "--search", "trainer.learning_rate=1e-4..1e-2"
     )
     assert grid.exit_code == 2 and "grid sweep needs listed values" in grid.output
+
+
+def test_a_base_recipe_that_fails_preflight_is_refused_before_a_sweep_folder(tmp_path, tiny_models):
+    runs_dir, data = tmp_path / "runs", tmp_path / "reviews.csv"
+    data.write_text("review,stars\ngood,1\nbad,0\n", encoding="utf-8")
+    done = cli(
+        runs_dir, "sweep", "--dataset", "csv", "--set", f"dataset.path={data}",
+        "--model", "bert", "--set", f"model.name_or_path={tiny_models['bert']}",
+        "--technique", "lora", "--search", "technique.r=4,8",
+    )  # fmt: skip
+    assert done.exit_code == 2, done.output
+    assert done.output.strip().splitlines() == [
+        f"error: {data}: no column 'text', 'label'; it has: review, stars"
+    ]  # the same line `peftlab train` prints
+    assert not runs_dir.exists()  # no sweep folder, no trial
+
+
+def test_a_trial_whose_values_fail_preflight_gets_no_run_folder(
+    tmp_path, tiny_models, tiny_csv_dir
+):
+    from engine.space import bind
+    from engine.sweep import SweepSettings, TrialFailed, TrialRunner, create_folder
+    from tests.reliability.builders import kernel_for
+
+    kernel = kernel_for()
+    recipe = load_recipe(REPO / "manifests" / "recipes" / "default.yaml").with_overrides(
+        {"dataset": "rotten_tomatoes", "model": "bert", "technique": "lora"},
+        [f"dataset.path={tiny_csv_dir}", f"model.name_or_path={tiny_models['bert']}"],
+    )
+    huge = 10**11  # beyond any run: refused by the pre-flight checks, not by a training process
+    settings = SweepSettings(recipe=recipe, search=[f"trainer.max_steps=10,{huge}"])
+    folder = create_folder(tmp_path / "sweep", settings)
+    space = bind(settings.search, recipe, kernel.snapshot)
+    said: list[str] = []
+    runner = TrialRunner(kernel, folder, settings, space, launcher=None, say=said.append)  # type: ignore[arg-type]
+    with pytest.raises(TrialFailed, match="far beyond anything a run can reach"):
+        runner(optuna.trial.FixedTrial({"trainer.max_steps": huge}))
+    assert not folder.runs_dir.exists() or not any(folder.runs_dir.iterdir())
+    assert said and "trial 0 refused" in said[0] and "[max_steps]" in said[0]

@@ -153,6 +153,29 @@ def test_compare_report_marks_the_front_and_recommends(tmp_path):
     assert (tmp_path / "report" / "accuracy_vs_trainable.png") in files.plots
 
 
+def test_the_report_table_gives_each_runs_held_out_interval(tmp_path):
+    """report.csv and report.md carry the bootstrap interval of the newest held-out
+    evaluation; a run never evaluated has empty cells."""
+    import csv
+
+    from engine.evaluate_results import RunEvaluation, write_evaluation
+    from engine.report import rows_from_runs, write_report
+
+    write_runs(tmp_path / "runs", rows=1000)
+    runs = list_runs(tmp_path / "runs")
+    lora = next(r for r in runs if r.id.endswith("lora"))
+    held = Interval(0.85, 0.011, 0.828, 0.871)
+    write_evaluation(lora, RunEvaluation(lora.id, "sequence-classification", "file v.csv",
+                                         "h1", 1000, {"accuracy": 0.85}, {"accuracy": held}))  # fmt: skip
+    write_report(rows_from_runs(runs), tmp_path / "report")
+    table = {r["technique"]: r for r in csv.DictReader((tmp_path / "report" / "report.csv").open())}
+    assert (table["lora"]["accuracy_low"], table["lora"]["accuracy_high"]) == ("0.828", "0.871")
+    assert (table["ia3"]["accuracy_low"], table["ia3"]["accuracy_high"]) == ("", "")
+    markdown = (tmp_path / "report" / "report.md").read_text()
+    lora_line = next(line for line in markdown.splitlines() if line.startswith("| lora |"))
+    assert "| 0.8280 | 0.8710 |" in lora_line
+
+
 def test_the_apps_compare_chart_draws_the_front():
     from ui.charts import accuracy_vs_trainable
 

@@ -202,3 +202,38 @@ def test_the_runner_keeps_the_bitsandbytes_kernels_warning_out_of_logs(caplog):
         logger.warning("Failed to load CPU gemm_4bit_forward from kernels-community: %s", "x")
         logger.warning("something that matters")
     assert [r.getMessage() for r in caplog.records] == ["something that matters"]
+
+
+def test_the_starter_starts_queued_runs_at_most_n_at_a_time(kernel, tmp_path, monkeypatch):
+    started: list[subprocess.Popen] = []
+
+    def fake_start(run: RunFolder, **_kw: object) -> subprocess.Popen:
+        started.append(_sleeper(run))
+        return started[-1]
+
+    monkeypatch.setattr("engine.process.start_run", fake_start)
+    runs = []
+    for technique in ("lora", "ia3", "loha"):
+        runs.append(_prepared(kernel, tmp_path, technique))
+        time.sleep(1.1)  # run ids carry the second
+    for run in runs:
+        queue.enqueue(run)
+    assert [queue.position(tmp_path, r.id) for r in runs] == [1, 2, 3]
+    starter = queue.Starter(tmp_path, at_most=2, interval_s=0.1).start()
+    try:
+        deadline = time.monotonic() + 10
+        while len(started) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(0.5)  # time enough to start a third, were it allowed to
+        assert [queue.is_live(r) for r in runs] == [True, True, False]
+        assert queue.position(tmp_path, runs[2].id) == 1 and runs[2].status()["state"] == "queued"
+        started[0].kill()  # the first run ends: the third takes its place
+        deadline = time.monotonic() + 10
+        while len(started) < 3 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert queue.is_live(runs[2]) and queue.position(tmp_path, runs[2].id) is None
+    finally:
+        starter.stop()
+        for process in started:
+            process.kill()
+            process.wait()

@@ -254,7 +254,7 @@ def test_seq2seq_lora_trains_with_rouge_and_perplexity(kernel, tmp_path, tiny_lm
     assert any("loss" in line for line in lines)
     assert isinstance(generate(run.path, "The bridge reopened after repairs."), str)
 
-    from ui.commands.train import results_rows
+    from ui.commands.results_text import results_rows
 
     shown = dict(results_rows(results))
     assert "accuracy" not in shown and shown["ROUGE-L"].startswith(f"{results['rougeL']:.4f}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from pathlib import Path
 from typing import Any
@@ -287,3 +288,98 @@ def test_gradient_checkpointing_recomputes_each_layer_and_keeps_the_losses(
     # the backward pass runs every layer's forward once more per training step
     assert layer_calls[True] - layer_calls[False] == results["global_step"] * layers
     assert losses[True] == pytest.approx(losses[False], rel=1e-4)
+
+
+@pytest.mark.parametrize("asked", ["no", "bf16"])
+def test_a_run_trains_in_the_precision_asked_for_and_records_it(
+    kernel, tmp_path, tiny_models, tiny_csv_dir, asked
+):
+    run = make_run(
+        kernel, tmp_path, tiny_models["bert"], tiny_csv_dir, trainer={"mixed_precision": asked}
+    )
+    results = execute(run)
+    assert results["precision"] == asked
+    assert results["global_step"] == 4 and math.isfinite(results["train_loss"])
+    assert (run.path / "adapter").is_dir()
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_auto_precision_is_bf16_only_on_a_cpu_that_computes_bf16_natively(
+    kernel, tmp_path, tiny_models, tiny_csv_dir, monkeypatch, native
+):
+    import torch
+
+    if torch.accelerator.is_available():
+        pytest.skip("auto keeps full precision on an accelerator; this checks the CPU rule")
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: native)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: native)
+    run = make_run(kernel, tmp_path, tiny_models["bert"], tiny_csv_dir, trainer={"max_steps": 1})
+    assert run.record().trainer.params["mixed_precision"] == "auto"  # the default
+    assert execute(run)["precision"] == ("bf16" if native else "no")
+
+
+def test_cpu_threads_sets_the_training_process_thread_count(
+    kernel, tmp_path, tiny_models, tiny_csv_dir
+):
+    import torch
+
+    before = torch.get_num_threads()
+    seen: list[int] = []
+    from transformers import TrainerCallback
+
+    class Threads(TrainerCallback):
+        def on_step_end(self, *args: Any, **kwargs: Any) -> None:
+            seen.append(torch.get_num_threads())
+
+    run = make_run(
+        kernel,
+        tmp_path,
+        tiny_models["bert"],
+        tiny_csv_dir,
+        trainer={"cpu_threads": 1, "max_steps": 2},
+    )
+    import transformers
+
+    original = transformers.Trainer.__init__
+
+    def with_probe(self: Any, *args: Any, **kwargs: Any) -> None:
+        kwargs["callbacks"] = [*(kwargs.get("callbacks") or []), Threads()]
+        original(self, *args, **kwargs)
+
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(transformers.Trainer, "__init__", with_probe)
+            execute(run)
+    finally:
+        torch.set_num_threads(before)
+    assert seen == [1, 1]
+
+
+@pytest.mark.slow
+def test_torch_compile_trains_and_saves_an_adapter(kernel, tmp_path, tiny_models, tiny_csv_dir):
+    run = make_run(
+        kernel,
+        tmp_path,
+        tiny_models["bert"],
+        tiny_csv_dir,
+        trainer={"torch_compile": True, "max_steps": 3, "mixed_precision": "no"},
+    )
+    results = execute(run)
+    assert results["global_step"] == 3
+    assert (run.path / "adapter" / "adapter_model.safetensors").is_file()
+
+
+def test_length_grouped_batches_read_the_length_column_not_every_row(
+    kernel, tmp_path, tiny_models, tiny_csv_dir, monkeypatch
+):
+    """Measuring each example by iterating the training set reads every row (minutes and
+    hundreds of MB of mapped pages on a million rows); the `length` column is enough."""
+    import datasets
+
+    def no_row_iteration(self: Any) -> Any:
+        raise AssertionError("the training set was iterated row by row")
+
+    monkeypatch.setattr(datasets.Dataset, "__iter__", no_row_iteration)
+    run = make_run(kernel, tmp_path, tiny_models["bert"], tiny_csv_dir, trainer={"max_steps": 2})
+    assert run.record().trainer.params["group_by_length"] is True
+    assert execute(run)["global_step"] == 2

@@ -25,7 +25,7 @@ CASES = {
     ),
     "choice not in options": (
         ["--set", "trainer.mixed_precision=fp8"],
-        "[trainer.mixed_precision]: 'fp8' is not one of: no, fp16, bf16",
+        "[trainer.mixed_precision]: 'fp8' is not one of: auto, no, fp16, bf16",
     ),
     "choice of another plugin": (
         ["--technique", "lora", "--set", "technique.bias=some"],

@@ -12,182 +12,25 @@ that already exist. `--parallel N` trains N runs at once (engine.sweep_launch),
 to every compared technique that has a param P; `<technique id>.P=V` to that
 technique only, and `<technique id>.<kind>.P=V` to that technique's run only
 (e.g. `qlora.trainer.batch_size=16`). A compare recipe is a recipe without `technique` but with
-`techniques: [lora, {id: ia3, params: {...}}, ...]`.
+`techniques: [lora, {id: ia3, params: {...}}, ...]`. What each technique runs is worked
+out in ui.commands.compare_plan; this module trains the plans and writes the report.
 """
 
 from __future__ import annotations
 
 import shlex
 import time
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import click
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from kernel.errors import PeftlabError, RecipeError, RunError
-from kernel.recipe import RECIPE_KINDS, PluginChoice, Recipe
 from kernel.runs import RunFolder
+from ui.commands.compare_plan import CompareRecipe, Planned, load_compare_recipe, plan_runs
 from ui.context import CliState, fail, pass_state
 from ui.options import out_option, parallel_options, recipe_option, set_option
-
-
-class CompareRecipe(BaseModel):
-    """A recipe whose technique is a list: the file format of a compare recipe."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    name: str = "compare"
-    description: str = ""
-    dataset: PluginChoice
-    model: PluginChoice
-    trainer: PluginChoice = Field(default_factory=lambda: PluginChoice(id="hf_trainer"))
-    techniques: list[PluginChoice] = Field(default_factory=list)
-
-    @field_validator("techniques", mode="before")
-    @classmethod
-    def _ids_as_choices(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            value = [v for v in value.split(",") if v.strip()]
-        if isinstance(value, list):
-            return [{"id": v.strip()} if isinstance(v, str) else v for v in value]
-        return value
-
-    def recipe_for(self, technique: PluginChoice) -> Recipe:
-        return Recipe(
-            name=f"{self.name}-{technique.id}",
-            description=self.description,
-            dataset=self.dataset,
-            model=self.model,
-            technique=technique,
-            trainer=self.trainer,
-        )
-
-
-def load_compare_recipe(path: Path | None) -> CompareRecipe:
-    """A compare recipe file, or a plain recipe (its technique is dropped), or the default recipe."""
-    from kernel.recipe import load_recipe
-    from ui.commands.train import DEFAULT_RECIPE
-
-    path = Path(path or DEFAULT_RECIPE)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise RecipeError("recipe file not found", path=path) from None
-    except yaml.YAMLError as exc:
-        raise RecipeError(f"not valid YAML: {exc}", path=path) from None
-    if isinstance(data, dict) and "techniques" in data:
-        try:
-            return CompareRecipe.model_validate(data)
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            raise RecipeError(err["msg"], path=path, field=".".join(map(str, err["loc"]))) from None
-    plain = load_recipe(path)
-    return CompareRecipe(
-        name=plain.name if path != DEFAULT_RECIPE else "compare",
-        description=plain.description,
-        dataset=plain.dataset,
-        model=plain.model,
-        trainer=plain.trainer,
-    )
-
-
-def split_sets(
-    sets: list[str], techniques: list[str], declared: dict[str, set[str]]
-) -> dict[str, list[str]]:
-    """Each technique's own list of KIND.PARAM=VALUE overrides (see the module's docstring)."""
-    per_technique: dict[str, list[str]] = {t: [] for t in techniques}
-    for item in sets:
-        key, sep, raw = item.partition("=")
-        kind, dot, param = key.strip().partition(".")
-        if not sep or not dot or not param:
-            raise RecipeError(f"--set expects KIND.PARAM=VALUE; got '{item}'", field="--set")
-        if kind in RECIPE_KINDS and kind != "technique":
-            for t in techniques:
-                per_technique[t].append(item)
-        elif kind == "technique":
-            takers = [t for t in techniques if param in declared[t]]
-            if not takers:
-                raise RecipeError(
-                    f"no compared technique has a param '{param}' ({', '.join(techniques)})",
-                    field="--set",
-                )
-            for t in takers:
-                per_technique[t].append(item)
-        elif kind in per_technique:
-            sub, dot2, rest = param.partition(".")
-            if dot2 and sub in RECIPE_KINDS:  # lora.trainer.learning_rate=...: one run's trainer
-                per_technique[kind].append(f"{sub}.{rest}={raw}")
-            else:
-                per_technique[kind].append(f"technique.{param}={raw}")
-        else:
-            raise RecipeError(
-                f"--set {item}: KIND must be dataset, model, trainer, technique or one of the "
-                f"compared techniques ({', '.join(techniques)})",
-                field="--set",
-            )
-    return per_technique
-
-
-@dataclass
-class Planned:
-    """A technique's run folder once its recipe resolved, or why it did not."""
-
-    technique: str
-    run: RunFolder | None = None
-    error: str | None = None
-    recipe: dict[str, Any] = field(default_factory=dict)
-
-
-def plan_runs(
-    kernel: Any,
-    base: CompareRecipe,
-    technique_ids: list[str],
-    sets: list[str],
-    dataset: str | None,
-    model: str | None,
-    runs_dir: Path,
-) -> list[Planned]:
-    """Resolve each technique's recipe; a run folder for those that resolve.
-
-    Mistakes that concern every run (an unknown id, a malformed --set) raise;
-    a technique that does not fit the dataset and model, or refuses a param,
-    is kept as a failed plan so the others still run.
-    """
-    from engine.model_facts import derived_manifest
-    from kernel.jobs import prepare_run
-    from kernel.recipe import resolve
-
-    snapshot = kernel.snapshot
-    choices = {c.id: c for c in base.techniques}
-    for tid in technique_ids:
-        snapshot.get("technique", tid)  # unknown ids are refused before anything runs
-    for kind, bundle_id in (
-        ("dataset", dataset or base.dataset.id),
-        ("model", model or base.model.id),
-    ):
-        snapshot.get(kind, bundle_id)
-    declared = {t: set(snapshot.get("technique", t).manifest.params) for t in technique_ids}
-    per_technique = split_sets(sets, technique_ids, declared)
-    graph = kernel.graph()
-    plans: list[Planned] = []
-    for tid in technique_ids:
-        choice = choices.get(tid, PluginChoice(id=tid))
-        recipe = base.recipe_for(choice).with_overrides(
-            {"dataset": dataset, "model": model}, per_technique[tid]
-        )
-        try:
-            resolved = resolve(recipe, snapshot, graph, derive_facts=derived_manifest)
-        except PeftlabError as exc:
-            plans.append(Planned(technique=tid, error=exc.render(), recipe=recipe.model_dump()))
-            continue
-        plans.append(
-            Planned(technique=tid, run=prepare_run(resolved, runs_dir), recipe=resolved.as_record())
-        )
-    return plans
 
 
 def run_plans(plans: list[Planned]) -> tuple[list[Any], bool]:
@@ -284,7 +127,7 @@ def run_plans_together(
 def summary_table(rows: list[Any], title: str) -> Any:
     from rich.table import Table
 
-    from ui.commands.train import format_duration
+    from ui.commands.results_text import format_duration
 
     table = Table(title=title)
     for column in (
@@ -404,79 +247,97 @@ def compare_command(
     A compare recipe is a recipe whose `technique:` is replaced by
     `techniques: [lora, {id: ia3, params: {...}}, ...]`.
     """
-    from rich.console import Console
-
-    from engine.report import rows_from_runs, write_report
-    from kernel.config import KernelConfig
-
-    console = Console(width=max(Console().width, 120))
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    report = Report(out_dir, title, command_line(click.get_current_context()))
     if from_runs:
         if recipe_file or dataset or model or techniques or sets or name:
             fail(
                 "--from-runs only reads runs: drop --recipe, --dataset, --model, --techniques, --set, --name"
             )
-        if not run_refs:
-            fail("--from-runs needs at least one RUN")
-        runs_dir = KernelConfig(runs_dir=state.runs_dir).resolved_runs_dir()
-        try:
-            runs = [RunFolder.find(runs_dir, ref) for ref in run_refs]
-        except RunError as exc:
-            fail(exc)
-        rows = rows_from_runs(runs)
-        files = write_report(
-            rows,
-            out_dir or runs_dir / f"compare-{stamp}",
-            title=title or "Technique comparison",
-            command=command_line(click.get_current_context()),
-        )
-        console.print(summary_table(rows, f"{len(rows)} run(s)"))
-        console.print(f"report: {files.markdown}")
+        report_from_runs(state, run_refs, report)
         return
     if run_refs:
         fail("RUN arguments go with --from-runs")
-
     kernel = state.kernel()
     runs_dir = kernel.config.resolved_runs_dir()
     try:
-        base = load_compare_recipe(recipe_file)
-        if techniques:
-            base = CompareRecipe.model_validate({**base.model_dump(), "techniques": techniques})
-        if name:
-            base = base.model_copy(update={"name": name})
+        base = compared_recipe(recipe_file, techniques, name)
         technique_ids = list(dict.fromkeys(c.id for c in base.techniques))
-        if not technique_ids:
-            raise RecipeError(
-                "no techniques to compare: pass --techniques a,b,... or a compare recipe"
-            )
         plans = plan_runs(kernel, base, technique_ids, list(sets), dataset, model, runs_dir)
     except PeftlabError as exc:
         fail(exc)
     if all(p.run is None for p in plans):
         fail("no technique could run:\n" + "\n".join(f"  {p.technique}: {p.error}" for p in plans))
-    console.print(
+    report.console.print(
         f"comparing {len(plans)} technique(s): {', '.join(technique_ids)}  (runs in {runs_dir})"
     )
-    if parallel > 1 or backend == "ray":
-        try:
-            launcher = make_launcher(parallel, backend, address, cpus_per_run)
-        except PeftlabError as exc:
-            fail(exc)
-        rows, interrupted = run_plans_together(plans, launcher, parallel)
-    else:
-        rows, interrupted = run_plans(plans)
-    report_dir = out_dir or runs_dir / f"compare-{stamp}"
-    files = write_report(
-        rows,
-        report_dir,
-        title=title or f"Technique comparison: {base.name}",
-        command=command_line(click.get_current_context()),
-    )
-    console.print(summary_table(rows, f"comparison {base.name}"))
-    console.print(f"report: {files.markdown}")
+    rows, interrupted = train_plans(plans, parallel, backend, address, cpus_per_run)
+    report.write(rows, runs_dir, f"Technique comparison: {base.name}", f"comparison {base.name}")
     if interrupted:
         raise SystemExit(130)
     raise SystemExit(0 if all(r.completed for r in rows) else 1)
+
+
+def compared_recipe(recipe_file: Path | None, techniques: str | None, name: str | None) -> Any:
+    """The compare recipe with --techniques and --name applied; refused with no technique."""
+    base = load_compare_recipe(recipe_file)
+    if techniques:
+        base = CompareRecipe.model_validate({**base.model_dump(), "techniques": techniques})
+    if name:
+        base = base.model_copy(update={"name": name})
+    if not base.techniques:
+        raise RecipeError("no techniques to compare: pass --techniques a,b,... or a compare recipe")
+    return base
+
+
+def train_plans(
+    plans: list[Planned], parallel: int, backend: str, address: str | None, cpus: float
+) -> tuple[list[Any], bool]:
+    """Train the planned runs in turn, or through a launcher with --parallel / --backend ray."""
+    if parallel == 1 and backend != "ray":
+        return run_plans(plans)
+    try:
+        launcher = make_launcher(parallel, backend, address, cpus)
+    except PeftlabError as exc:
+        fail(exc)
+    return run_plans_together(plans, launcher, parallel)
+
+
+def report_from_runs(state: CliState, run_refs: tuple[str, ...], report: Report) -> None:
+    """--from-runs: the report of runs that exist; nothing trains."""
+    from engine.report import rows_from_runs
+    from kernel.config import KernelConfig
+
+    if not run_refs:
+        fail("--from-runs needs at least one RUN")
+    runs_dir = KernelConfig(runs_dir=state.runs_dir).resolved_runs_dir()
+    try:
+        runs = [RunFolder.find(runs_dir, ref) for ref in run_refs]
+    except RunError as exc:
+        fail(exc)
+    rows = rows_from_runs(runs)
+    report.write(rows, runs_dir, "Technique comparison", f"{len(rows)} run(s)")
+
+
+class Report:
+    """Where the comparison's report goes and how it is titled; printed as it is written."""
+
+    def __init__(self, out_dir: Path | None, title: str | None, command: str) -> None:
+        from rich.console import Console
+
+        self.out_dir = out_dir
+        self.title = title
+        self.command = command
+        self.stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        self.console = Console(width=max(Console().width, 120))
+
+    def write(self, rows: list[Any], runs_dir: Path, title: str, table_title: str) -> None:
+        """report.md and its files (engine.report), then the summary table and its path."""
+        from engine.report import write_report
+
+        folder = self.out_dir or runs_dir / f"compare-{self.stamp}"
+        files = write_report(rows, folder, title=self.title or title, command=self.command)
+        self.console.print(summary_table(rows, table_title))
+        self.console.print(f"report: {files.markdown}")
 
 
 def register(cli: click.Group) -> None:

@@ -103,7 +103,7 @@ def runs_command(state: CliState, as_json: bool, best: str | None, max_trainable
     from rich.markup import escape
     from rich.table import Table
 
-    from ui.commands.train import format_duration
+    from ui.commands.results_text import format_duration
 
     runs_dir = _runs_dir(state)
     if best:

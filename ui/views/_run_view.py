@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import streamlit as st
 
@@ -44,25 +45,41 @@ def _live_run(path: str, key: str) -> None:
 
     head, actions = st.columns([4, 1])
     with actions:
-        acted = False
-        if state in LIVE_STATES:
-            if st.button(
-                "Cancel", key=f"{key}-cancel", help="Stop the process; checkpoints stay for resume"
-            ):
-                st.toast(f"{run.id}: {_shared.cancel_run(run)}")
-                acted = True
-        elif run.resumable():  # a deterministic failure would only fail the same way again
-            if st.button("Resume", key=f"{key}-resume", help="Continue from the last checkpoint"):
-                try:
-                    _shared.remember_process(run, start_run(run, resume=True))
-                except PeftlabError as exc:
-                    st.error(str(exc))
-                acted = True
+        acted = _actions(run, state, key)
     if acted:
         status = run.status()
         state = status.get("state", "pending")
     head.markdown(f"**{run.id}** — {_state_badge(state)}")
+    _progress(progress, state)
+    _loss(run, rows, progress, state, key)
+    _outcome(run, status, state)
+    _settings(run)
+    if run.log_file.is_file():
+        with st.expander("log"):
+            st.code(_tail(run.log_file), language="text")
 
+
+def _actions(run: RunFolder, state: str, key: str) -> bool:
+    """Cancel a live run; resume a stopped one that can continue from a checkpoint. True when
+    a button was pressed, so the run's state is read again."""
+    if state in LIVE_STATES:
+        if st.button(
+            "Cancel", key=f"{key}-cancel", help="Stop the process; checkpoints stay for resume"
+        ):
+            st.toast(f"{run.id}: {_shared.cancel_run(run)}")
+            return True
+    elif run.resumable():  # a deterministic failure would only fail the same way again
+        if st.button("Resume", key=f"{key}-resume", help="Continue from the last checkpoint"):
+            try:
+                _shared.remember_process(run, start_run(run, resume=True))
+            except PeftlabError as exc:
+                st.error(str(exc))
+            return True
+    return False
+
+
+def _progress(progress: dict[str, Any], state: str) -> None:
+    """The progress bar: phase, step, epoch, ETA and elapsed time."""
     total = progress.get("total_steps") or 0
     step = progress.get("step") or 0
     fraction = min(max(step / total, 0.0), 1.0) if total else (1.0 if state == "completed" else 0.0)
@@ -77,6 +94,12 @@ def _live_run(path: str, key: str) -> None:
         parts.append(f"elapsed {_shared.format_seconds(progress['elapsed_s'])}")
     st.progress(fraction, text=" · ".join(str(p) for p in parts))
 
+
+def _loss(
+    run: RunFolder, rows: list[dict[str, Any]], progress: dict[str, Any], state: str, key: str
+) -> None:
+    """The loss curves so far, or a note that no step is logged yet."""
+    total = progress.get("total_steps") or 0
     if rows:
         log_y = st.toggle("log-scale loss", key=f"{key}-log")
         st.plotly_chart(
@@ -84,10 +107,14 @@ def _live_run(path: str, key: str) -> None:
         )
         logged = sum(1 for r in rows if "loss" in r)
         if state in LIVE_STATES and logged < 3 and total:
+            step = progress.get("step") or 0
             st.caption(f"{logged} loss value(s) logged so far, at step {step} of {total}")
     elif state in LIVE_STATES:
         st.caption("waiting for the first logged step ...")
 
+
+def _outcome(run: RunFolder, status: dict[str, Any], state: str) -> None:
+    """A finished run's results, a failed run's error and traceback, or why it stopped."""
     if state == "completed":
         _results(run)
     elif state == "failed":
@@ -97,10 +124,6 @@ def _live_run(path: str, key: str) -> None:
                 st.code(status["traceback"])
     elif state == "interrupted":
         st.warning("interrupted: the process is gone; Resume continues from the last checkpoint")
-    _settings(run)
-    if run.log_file.is_file():
-        with st.expander("log"):
-            st.code(_tail(run.log_file), language="text")
 
 
 @st.cache_data(show_spinner=False, max_entries=256)

@@ -3,6 +3,8 @@ capability graph (what works with what, and why not)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 import streamlit as st
 import yaml
@@ -19,6 +21,13 @@ def main() -> None:
     snapshot = kernel.snapshot
     graph = kernel.graph()
     st.title("Plugins")
+    _bundle_table(snapshot)
+    _capability_graph(graph)
+    _details(snapshot, graph)
+
+
+def _bundle_table(snapshot: Any) -> None:
+    """Every bundle with its status and origin, then one error box per broken one."""
     rows = describe_status(snapshot)
     broken = [r for r in rows if r["error"]]
     ok = sum(1 for r in rows if r["status"] == "ok")
@@ -37,6 +46,9 @@ def main() -> None:
             f"**{row['kind']}/{row['id']}** ({row['status']}, {row['origin']}): {row['error']}"
         )
 
+
+def _capability_graph(graph: Any) -> None:
+    """The network of what works with what, and the table of what does not fit, and why."""
     st.subheader("Capability graph")
     st.caption(
         "A line joins two plugins that work together; hover a plugin for what it does not fit. "
@@ -64,6 +76,9 @@ def main() -> None:
         else:
             st.caption("Every plugin fits every plugin of the kinds it is combined with.")
 
+
+def _details(snapshot: Any, graph: Any) -> None:
+    """One chosen bundle: what it is, what it works with, and its manifest."""
     st.subheader("Details")
     keys = sorted(snapshot.bundles)
     if not keys:

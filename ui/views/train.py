@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import re
-import shlex
 from pathlib import Path
 from typing import Any
 
@@ -12,25 +10,19 @@ import streamlit as st
 
 from engine import effective, queue
 from engine.prepare import prepare_checked
-from kernel.config import RECIPES_DIR
 from kernel.errors import PeftlabError
-from kernel.manifest import Manifest
-from kernel.params import parse_cli_value
-from kernel.recipe import RECIPE_KINDS, PluginChoice, Recipe, load_recipe
+from kernel.manifest import KINDS, Manifest
+from kernel.recipe import RECIPE_KINDS, PluginChoice, Recipe
 from ui import forms
 from ui.model_facts import show_model_facts
-from ui.views import _run_view, _shared, _variants
+from ui.views import _recipes, _run_view, _shared, _variants
 
 #: the model param that says where weights come from (a hub id or a local folder)
 MODEL_SOURCE_PARAM = "name_or_path"
 HUB_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$")
-KIND_TITLES = {
-    "dataset": "Dataset",
-    "model": "Model",
-    "technique": "Technique",
-    "trainer": "Trainer",
-}
-FORM_ORDER = ("technique", "model", "dataset", "trainer")
+KIND_TITLES = {kind: kind.title() for kind in KINDS}
+#: the forms in the order the manifest schema lists the kinds: technique, model, dataset, trainer
+FORM_ORDER = KINDS
 
 
 def main() -> None:
@@ -38,7 +30,7 @@ def main() -> None:
     snapshot = kernel.snapshot
     graph = kernel.graph()
     st.title("Train")
-    _offer_default_recipe()
+    _recipes.offer_default_recipe()
 
     chosen = _choose_plugins(snapshot, graph)
     if chosen is None:
@@ -54,6 +46,32 @@ def main() -> None:
     if reasons:
         st.error("These plugins do not work together:\n" + "\n".join(f"- {r}" for r in reasons))
 
+    results = _param_forms(chosen, manifests, source_value)
+    problems = _form_problems(results, source_problem)
+    recipe = _recipe(chosen, manifests, results)
+    _effective_values(snapshot, chosen, results)
+
+    st.divider()
+    _recipes.recipe_section(recipe, manifests)
+    ready = not reasons and not problems
+    if problems:
+        st.error("Fix these before starting:\n" + "\n".join(f"- {p}" for p in problems))
+    _start_buttons(recipe, ready)
+    options = graph.options("technique", {k: v for k, v in chosen.items() if k != "technique"})
+    _compare_variants(recipe, manifests, options, ready)
+
+    active = st.session_state.get("active_run")
+    if active:
+        st.subheader("Run")
+        _run_view.show_run(active, key="train-run")
+
+
+def _param_forms(
+    chosen: dict[str, str], manifests: dict[str, Manifest], source_value: str
+) -> dict[str, forms.FormResult]:
+    """One tab per kind with the chosen plugin's parameter form; the model's weights source is
+    asked above the tabs, so the model form leaves it out."""
+    model = manifests["model"]
     results: dict[str, forms.FormResult] = {}
     # a tab click reruns, so it shows plugins changed on disk since the last click
     tabs = st.tabs(
@@ -71,7 +89,11 @@ def main() -> None:
             if kind == "model" and MODEL_SOURCE_PARAM in manifest.params:
                 exclude, extra = (MODEL_SOURCE_PARAM,), {MODEL_SOURCE_PARAM: source_value}
             results[kind] = forms.render_params(manifest, model=model, exclude=exclude, extra=extra)
+    return results
 
+
+def _form_problems(results: dict[str, forms.FormResult], source_problem: str | None) -> list[str]:
+    """Every bad parameter value of the forms, and a bad weights source, one line each."""
     problems = [
         f"{KIND_TITLES[k]} parameter {name}: {msg}"
         for k in FORM_ORDER
@@ -84,14 +106,11 @@ def main() -> None:
     ]
     if source_problem:
         problems.append(f"Model weights: {source_problem}")
-    recipe = _recipe(chosen, manifests, results)
-    _effective_values(snapshot, chosen, results)
+    return problems
 
-    st.divider()
-    _recipe_section(recipe, manifests)
-    ready = not reasons and not problems
-    if problems:
-        st.error("Fix these before starting:\n" + "\n".join(f"- {p}" for p in problems))
+
+def _start_buttons(recipe: Recipe, ready: bool) -> None:
+    """Start training, or queue the run behind the one that is training."""
     busy = queue.active_runs(_shared.runs_dir())
     label = "Queue run" if busy else "Start training"
     if busy:
@@ -101,7 +120,12 @@ def main() -> None:
         )
     if st.button(label, type="primary", disabled=not ready, key="start"):
         _start(recipe)
-    options = graph.options("technique", {k: v for k, v in chosen.items() if k != "technique"})
+
+
+def _compare_variants(
+    recipe: Recipe, manifests: dict[str, Manifest], options: dict[str, list[str]], ready: bool
+) -> None:
+    """The compare section: queue the recipe once per chosen technique, then show the runs."""
     variants = _variants.compare_section(recipe, manifests, options) if ready else None
     if variants:
         ids = _variants.start_variants(variants, _queue_recipe)
@@ -110,11 +134,6 @@ def main() -> None:
             st.session_state.pop("compare_runs", None)
             _shared.start_queued()
             st.switch_page("views/runs.py")
-
-    active = st.session_state.get("active_run")
-    if active:
-        st.subheader("Run")
-        _run_view.show_run(active, key="train-run")
 
 
 def _reload_problems(snapshot: Any, chosen: dict[str, str]) -> None:
@@ -194,19 +213,6 @@ def _choice_label(snapshot: Any, kind: str, bundle_id: str, fits: dict[str, list
     return f"{label}  ⚠ {'; '.join(reasons)}" if reasons else label
 
 
-def _offer_default_recipe() -> None:
-    """On a first visit, preset the shipped default recipe (for kinds nothing else preset)."""
-    if st.session_state.get("peftlab.defaults_loaded"):
-        return
-    st.session_state["peftlab.defaults_loaded"] = True
-    default = RECIPES_DIR / "default.yaml"
-    if default.is_file():
-        try:
-            _apply_recipe(load_recipe(default), quiet=True)
-        except PeftlabError:
-            pass
-
-
 # model weights --------------------------------------------------------------------------------
 
 
@@ -281,137 +287,6 @@ def _recipe(
         choices[kind] = PluginChoice(id=chosen[kind], params=changed)
     description = st.session_state.get("peftlab.recipe_description", "")
     return Recipe(name=name, description=description, **choices)
-
-
-def cli_command(recipe: Recipe, manifests: dict[str, Manifest], saved: Path | None = None) -> str:
-    """The `peftlab train` command line that runs the same recipe.
-
-    Without --recipe the CLI starts from the shipped default recipe, so params that
-    recipe sets are set back explicitly where this one leaves them at their defaults.
-    """
-    if saved is not None:
-        return f"peftlab train --recipe {shlex.quote(str(saved))}"
-    try:
-        base: Recipe | None = load_recipe(RECIPES_DIR / "default.yaml")
-    except PeftlabError:
-        base = None
-    parts = ["peftlab", "train", "--name", recipe.name]
-    for kind in RECIPE_KINDS:
-        parts += [f"--{kind}", recipe.choice(kind).id]
-    for kind in RECIPE_KINDS:
-        params = dict(recipe.choice(kind).params)
-        if base is not None and base.choice(kind).id == recipe.choice(kind).id:
-            specs = manifests[kind].params
-            for name in base.choice(kind).params:
-                if name not in params and name in specs:
-                    params[name] = specs[name].default
-        for name, value in params.items():
-            parts += ["--set", f"{kind}.{name}={cli_value(value)}"]
-    return " \\\n  ".join(_pairs(shlex.quote(p) for p in parts))
-
-
-def cli_value(value: Any) -> str:
-    """A param value as `--set` text that parses back to the same value."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None:
-        return "null"
-    if isinstance(value, list):
-        return ",".join(str(v) for v in value)
-    if isinstance(value, str) and parse_cli_value(value) != value:
-        return json.dumps(value)  # text that would read as a number, bool or nothing
-    return str(value)
-
-
-def _pairs(parts: Any) -> list[str]:
-    """Group `--flag value` pairs so each sits on its own line."""
-    parts = list(parts)
-    lines, i = [" ".join(parts[:2])], 2
-    while i < len(parts):
-        lines.append(" ".join(parts[i : i + 2]))
-        i += 2
-    return lines
-
-
-def recipe_file_name(name: str) -> str:
-    slug = re.sub(r"[^A-Za-z0-9_-]+", "-", name).strip("-_")[:60]
-    return f"{slug or 'recipe'}.yaml"
-
-
-def _recipe_section(recipe: Recipe, manifests: dict[str, Manifest]) -> None:
-    saved_dir = _shared.recipes_dir()
-    yaml_tab, cli_tab, files_tab = st.tabs(["Recipe YAML", "CLI command", "Save / load"])
-    with yaml_tab:
-        st.code(recipe.to_yaml(), language="yaml")
-    with cli_tab:
-        st.code(cli_command(recipe, manifests), language="bash")
-        st.caption("A saved recipe runs with `peftlab train --recipe FILE`.")
-    with files_tab:
-        left, right = st.columns(2)
-        with left:
-            if st.button("Save recipe", key="save_recipe"):
-                saved_dir.mkdir(parents=True, exist_ok=True)
-                target = saved_dir / recipe_file_name(recipe.name)
-                target.write_text(recipe.to_yaml(), encoding="utf-8")
-                st.success(f"saved {target}")
-                st.code(cli_command(recipe, manifests, target), language="bash")
-        with right:
-            files = _recipe_files(saved_dir)
-            if files:
-                labels = {
-                    str(p): f"{p.name} ({'saved' if p.parent == saved_dir else 'shipped'})"
-                    for p in files
-                }
-                pick = st.selectbox(
-                    "Recipe", list(labels), format_func=labels.get, key="recipe_pick"
-                )
-                st.button(
-                    "Load recipe", key="load_recipe", on_click=_load_recipe_file, args=(pick,)
-                )
-            else:
-                st.caption("No saved recipes yet.")
-        message = st.session_state.pop("peftlab.recipe_message", None)
-        if message:
-            (st.error if message.startswith("error") else st.success)(message)
-
-
-def _recipe_files(saved_dir: Path) -> list[Path]:
-    files = sorted(saved_dir.glob("*.yaml")) if saved_dir.is_dir() else []
-    return files + sorted(RECIPES_DIR.glob("*.yaml"))
-
-
-def _load_recipe_file(path: str) -> None:
-    try:
-        _apply_recipe(load_recipe(Path(path)))
-    except PeftlabError as exc:
-        st.session_state["peftlab.recipe_message"] = f"error: {exc}"
-        return
-    st.session_state["peftlab.recipe_message"] = f"loaded {Path(path).name}"
-
-
-def _apply_recipe(recipe: Recipe, quiet: bool = False) -> None:
-    """Preset every choice and param from a recipe (before the widgets are drawn)."""
-    snapshot = _shared.kernel().snapshot
-    missing = [
-        f"{k} '{recipe.choice(k).id}'"
-        for k in RECIPE_KINDS
-        if recipe.choice(k).id not in snapshot.ids(k)
-    ]
-    if missing:
-        if quiet:
-            return
-        raise PeftlabError("not installed: " + ", ".join(missing))
-    chosen = _shared.chosen_ids()
-    for kind in RECIPE_KINDS:
-        if quiet and kind in chosen:  # something preset it already (e.g. the Datasets page)
-            continue
-        choice = recipe.choice(kind)
-        _shared.choose(kind, choice.id)
-        forms.set_values(kind, choice.id, choice.params, replace=True)
-    if not quiet:
-        st.session_state["peftlab.run_name"] = recipe.name
-        st.session_state["peftlab.recipe_description"] = recipe.description
-        st.session_state.pop("run_name_input", None)
 
 
 # starting -------------------------------------------------------------------------------------

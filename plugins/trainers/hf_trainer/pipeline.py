@@ -24,10 +24,11 @@ from sdk.textgen import GENERATION_TASKS
 from sdk.trial import trial_callbacks
 
 from . import distributed, measures
-from .arguments import learning_rate, planned_steps, training_arguments
+from .arguments import apply_thread_count, learning_rate, planned_steps, training_arguments
 from .classification import ClassificationSteps
 from .generation import GenerationSteps
 from .progress import RunProgress
+from .sampling import grouped_trainer_class
 from .saving import save_adapter
 from .steps import Run, TaskSteps
 
@@ -48,6 +49,7 @@ def run_pipeline(ctx: RunContext) -> dict[str, Any]:
     started = time.time()
     _interruptible()
     _quiet_libraries()
+    apply_thread_count(ctx.trainer.params)
     progress = RunProgress(ctx.reporter, started)
     progress.report("loading")
     seed = int(ctx.trainer.params.get("seed", 42))
@@ -109,8 +111,6 @@ def _load(run: Run, steps: TaskSteps) -> None:
 
 def _build_trainer(run: Run, steps: TaskSteps) -> None:
     """Tokenized splits, the collator and the transformers Trainer with the task's metrics."""
-    from transformers import Trainer
-
     run.train_set, run.eval_set = steps.encode(run)
     collator = steps.collator(run)
     options = steps.trainer_options(run)
@@ -124,7 +124,7 @@ def _build_trainer(run: Run, steps: TaskSteps) -> None:
     optimizer = technique.create_optimizer(run.model, run.args, run.tctx)
     if optimizer is not None:
         options["optimizers"] = (optimizer, None)
-    run.trainer = Trainer(
+    run.trainer = grouped_trainer_class()(
         model=run.model,
         args=run.args,
         train_dataset=run.train_set,
@@ -255,6 +255,7 @@ def _common_results(
         "world_size": args.world_size,
         "ddp_find_unused_parameters": args.ddp_find_unused_parameters,
         "device": str(args.device),
+        "precision": "bf16" if args.bf16 else "fp16" if args.fp16 else "no",
         "resumed_from": resume,
         "data_notes": list(run.splits.notes),
         "total_runtime_s": time.time() - run.started,
