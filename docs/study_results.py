@@ -20,6 +20,8 @@ END = "<!-- rotten-tomatoes table: end -->"
 COLUMNS = (
     ("technique", "technique", "{}"),
     ("accuracy", "accuracy", "{:.4f}"),
+    ("accuracy_low", "95 % interval low", "{:.3f}"),
+    ("accuracy_high", "95 % interval high", "{:.3f}"),
     ("f1_macro", "macro F1", "{:.4f}"),
     ("trainable_params", "trainable params", "{:,.0f}"),
     ("trainable_percent", "trainable %", "{:.3f}"),

@@ -383,3 +383,33 @@ def test_length_grouped_batches_read_the_length_column_not_every_row(
     run = make_run(kernel, tmp_path, tiny_models["bert"], tiny_csv_dir, trainer={"max_steps": 2})
     assert run.record().trainer.params["group_by_length"] is True
     assert execute(run)["global_step"] == 2
+
+
+def _bundle_module(name: str) -> Any:
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[2] / "plugins" / "trainers" / "hf_trainer" / name
+    spec = importlib.util.spec_from_file_location(f"hf_trainer_{path.stem}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("rows, batch", [(10, 4), (1000, 8), (20_000, 32)])
+def test_array_grouping_draws_the_order_transformers_draws(rows, batch):
+    """Same generator state, same indices: runs keep their batches when the order is held
+    in numpy arrays instead of Python lists."""
+    import numpy as np
+    import torch
+    from transformers.trainer_pt_utils import get_length_grouped_indices
+
+    sampling = _bundle_module("sampling.py")
+    lengths = np.random.default_rng(rows).integers(1, 64, size=rows).astype("int32")
+    ours = sampling.grouped_indices(lengths, batch, torch.Generator().manual_seed(7))
+    theirs = get_length_grouped_indices(
+        lengths.tolist(), batch, generator=torch.Generator().manual_seed(7)
+    )
+    assert ours.tolist() == theirs
+    sampler = sampling.grouped_sampler_class()(batch, lengths, torch.Generator().manual_seed(7))
+    assert len(sampler) == rows and list(sampler) == theirs
