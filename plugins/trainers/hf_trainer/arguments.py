@@ -83,7 +83,7 @@ def training_arguments(ctx: RunContext, rate: float, seed: int) -> Any:
 
 def mixed_precision(asked: str) -> str:
     """The precision a run trains in: `auto` is bf16 autocast on a CPU-only machine whose CPU
-    computes bf16 natively (AVX512-BF16 or AMX: measured 0.72x the step time at equal
+    computes bf16 natively (AVX512-BF16 or AMX: measured 0.70x the step time at equal
     accuracy, docs/benchmarks.md), full precision ("no") everywhere else."""
     if asked != "auto":
         return asked
