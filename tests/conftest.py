@@ -121,3 +121,16 @@ def tiny_csv_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     write_rows(folder / "validation.csv", pos[8:10] + neg[8:10])
     write_rows(folder / "test.csv", pos[10:] + neg[10:])
     return folder
+
+
+@pytest.fixture(name="kernel", scope="module")
+def builtin_kernel() -> Any:
+    """A kernel that knows only the built-in bundles: no entry points, no plugin path from the
+    environment, no user plugin folder (a test module may define its own `kernel` instead)."""
+    from kernel import Kernel, KernelConfig
+
+    k = Kernel(
+        KernelConfig(use_entry_points=False, use_env_path=False, user_dir=Path("/nonexistent"))
+    )
+    k.discover()
+    return k

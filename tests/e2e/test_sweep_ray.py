@@ -14,7 +14,6 @@ import optuna
 import pytest
 
 from engine.sweep import SweepSettings, create_folder, run_sweep
-from kernel import Kernel, KernelConfig
 from kernel.config import PROJECT_ROOT
 from kernel.recipe import PluginChoice, Recipe
 from kernel.runs import RunFolder
@@ -35,15 +34,6 @@ def local_ray():
     )
     yield
     ray.shutdown()
-
-
-@pytest.fixture(scope="module")
-def kernel() -> Kernel:
-    k = Kernel(
-        KernelConfig(use_entry_points=False, use_env_path=False, user_dir=Path("/nonexistent"))
-    )
-    k.discover()
-    return k
 
 
 def tiny_settings(model_dir: Path, data_dir: Path, max_steps: int, **extra) -> SweepSettings:

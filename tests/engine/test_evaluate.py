@@ -18,7 +18,7 @@ import pytest
 from engine.evaluate import DataSource, EvaluateOptions, evaluate_runs, read_evaluations
 from engine.evaluate_data import EvaluationError
 from engine.runner import main as runner_main
-from kernel import Kernel, KernelConfig
+from kernel import Kernel
 from kernel.jobs import prepare_run
 from kernel.recipe import PluginChoice, Recipe, resolve
 from kernel.runs import RunFolder
@@ -47,15 +47,6 @@ def one_thread() -> Any:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def kernel() -> Kernel:
-    k = Kernel(
-        KernelConfig(use_entry_points=False, use_env_path=False, user_dir=Path("/nonexistent"))
-    )
-    k.discover()
-    return k
 
 
 def train_run(

@@ -2,24 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import optuna
 import pytest
 
 from engine.space import as_sets, bind, parse_search
-from kernel import Kernel, KernelConfig
 from kernel.errors import ParamError
 from kernel.recipe import PluginChoice, Recipe
-
-
-@pytest.fixture(scope="module")
-def kernel() -> Kernel:
-    k = Kernel(
-        KernelConfig(use_entry_points=False, use_env_path=False, user_dir=Path("/nonexistent"))
-    )
-    k.discover()
-    return k
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from engine.runner import main as runner_main
-from kernel import Kernel, KernelConfig
+from kernel import Kernel
 from kernel.jobs import prepare_run
 from kernel.recipe import PluginChoice, Recipe, resolve
 from kernel.runs import RunFolder
@@ -130,15 +130,6 @@ def tiny_lms(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "gpt2": save_tiny_gpt2(tmp_path_factory.mktemp("tiny-gpt2")),
         "t5": save_tiny_t5(tmp_path_factory.mktemp("tiny-t5")),
     }
-
-
-@pytest.fixture(scope="module")
-def kernel() -> Kernel:
-    k = Kernel(
-        KernelConfig(use_entry_points=False, use_env_path=False, user_dir=Path("/nonexistent"))
-    )
-    k.discover()
-    return k
 
 
 DATASET = {"gpt2": "instructions", "t5": "summaries"}

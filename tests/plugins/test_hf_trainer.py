@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from engine.runner import main as runner_main
-from kernel import Kernel, KernelConfig
+from kernel import Kernel
 from kernel.jobs import prepare_run
 from kernel.recipe import PluginChoice, Recipe, resolve
 from kernel.runs import RunFolder
@@ -23,15 +23,6 @@ adapter_size_mb inference_samples_per_s global_step epochs num_train_samples
 num_eval_samples learning_rate label_names technique model dataset""".split()
 
 FAST = {"batch_size": 4, "eval_batch_size": 8, "logging_steps": 1, "epochs": 1.0}
-
-
-@pytest.fixture(scope="module")
-def kernel() -> Kernel:
-    k = Kernel(
-        KernelConfig(use_entry_points=False, use_env_path=False, user_dir=Path("/nonexistent"))
-    )
-    k.discover()
-    return k
 
 
 def make_run(

@@ -4,7 +4,6 @@ tensorboard and mlflow APIs."""
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
 
@@ -25,15 +24,6 @@ def clean_env():
             os.environ.pop(key, None)
         else:
             os.environ[key] = value
-
-
-@pytest.fixture(scope="module")
-def kernel():
-    from kernel import Kernel, KernelConfig
-
-    k = Kernel(KernelConfig(use_entry_points=False, use_env_path=False, user_dir=Path("/nonexistent")))  # fmt: skip
-    k.discover()
-    return k
 
 
 def test_setup_maps_each_choice(tmp_path):
