@@ -219,6 +219,13 @@ def invocation() -> str:
     return "python " + shlex.join([str(shown), *sys.argv[1:]])
 
 
+def cli_env() -> dict[str, str]:
+    """The environment of the `peftlab` processes this script starts: offline, this checkout."""
+    env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", COLUMNS="140")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    return env
+
+
 def evaluate_held_out(args: argparse.Namespace, rows: list[Any]) -> str | None:
     """`peftlab evaluate` of every completed row on the validation split, in one process,
     for the rows that have no evaluation yet; the rows get their evaluations back."""
@@ -229,8 +236,7 @@ def evaluate_held_out(args: argparse.Namespace, rows: list[Any]) -> str | None:
     if missing:
         command = [sys.executable, "-m", "ui.cli", "--runs-dir", str(args.runs_dir), "evaluate",
                    *missing, "--data", str(DATA / "validation.csv")]  # fmt: skip
-        env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", COLUMNS="140")
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+        env = cli_env()
         print("peftlab " + shlex.join(command[3:]), flush=True)
         subprocess.run(command, cwd=str(REPO), env=env, check=False)
     for row in rows:
@@ -265,8 +271,7 @@ def train_missing(
             command += ["--set", item]
         compare_line = "peftlab " + shlex.join(command[3:])
         print(compare_line, flush=True)
-        env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", COLUMNS="140")
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+        env = cli_env()
         sampler = LoadSampler(args.runs_dir)
         sampler.start()
         try:
