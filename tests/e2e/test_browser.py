@@ -198,13 +198,24 @@ def select(page, label: str, option: str) -> None:
 
 
 def add_option(page, label: str, option: str) -> None:
-    """Add one entry to a multiselect."""
+    """Add one entry to a multiselect; retried, since a click that lands during a rerun is lost."""
     box = page.get_by_role("combobox", name=label, exact=True)
-    box.click()
-    page.keyboard.type(option)  # filters a long, virtualised list down to the entry
-    page.get_by_role("option").filter(has_text=re.compile(rf"^{re.escape(option)}$")).first.click()
-    page.keyboard.press("Escape")
+    exact = re.compile(rf"^{re.escape(option)}$")
+    chip = page.get_by_test_id("stMultiSelect").filter(has=box).get_by_text(exact)
+    for _ in range(5):
+        settle(page)
+        if chip.count():
+            return
+        box.click()
+        page.keyboard.type(option)  # filters a long, virtualised list down to the entry
+        try:
+            page.get_by_role("option").filter(has_text=exact).first.click(timeout=3000)
+        except sync_api.TimeoutError:
+            pass
+        page.keyboard.press("Escape")
     settle(page)
+    if not chip.count():
+        raise AssertionError(f"could not add {option} to {label}")
 
 
 def type_into(page, label: str, text: str) -> None:
@@ -346,6 +357,7 @@ def _walk_through(page, workspace: dict[str, Path]) -> None:
     add_option(
         page, "Also train with these techniques (each with its recommended settings)", "full"
     )
+    page.get_by_text("2 run(s), queued", exact=False).wait_for()  # the server has both
     screenshot(page, workspace, "train")
     start = page.get_by_role("button", name="Start comparison")
     sync_api.expect(start).to_be_enabled(timeout=30_000)  # once the rerun has both techniques
