@@ -3,12 +3,14 @@
 For each size a synthetic two-class CSV (and the same rows as Parquet) is written:
 ten words a row from a 400-word vocabulary, about 60 bytes, label 0/1. Then
 `peftlab train` (csv dataset, minilm, lora, batch 32, max length 64, every row
-kept, a 200-row validation file, no baseline, one optimizer step) runs twice in a
+kept, a 200-row validation file, no baseline, `--steps` optimizer steps) runs twice in a
 fresh process: cold (empty data cache: the file is converted to Arrow and
 tokenized) and warm (the cache of the cold run). Reported per run: wall time
 from the command's start to the first training step (progress.json says step 1),
 the whole command's time, and the peak RSS of the command and the training
-process it waits for (wait4's ru_maxrss covers waited-for descendants).
+process it waits for (wait4's ru_maxrss covers waited-for descendants). Several
+steps, not one: random batches map pages of the cached split as they go, so a
+peak taken at the first step would miss what an epoch holds.
 
 Throughput: `--epoch-steps` optimizer steps on the 100k-row file, samples/s from
 the Trainer's own train_runtime (a full epoch of 100k rows is ~35 min at ~45
@@ -18,7 +20,7 @@ Targets: 1M rows peak RSS < 950 MB, 5M < 1.2 GB, growth < 1.3x from 100k
 to 5M, warm time to first step on 1M rows < 10 s.
 
     python bench/data_scale.py [--sizes 10000 100000 1000000 5000000] [--formats csv parquet]
-                               [--epoch-steps 60] [--timeout 1800]
+                               [--steps 30] [--epoch-steps 60] [--timeout 1800]
 """
 
 from __future__ import annotations
@@ -174,6 +176,9 @@ def main() -> int:
         "--formats", nargs="+", default=["csv", "parquet"], choices=["csv", "parquet"]
     )
     parser.add_argument(
+        "--steps", type=int, default=30, help="optimizer steps of each cold and warm run"
+    )
+    parser.add_argument(
         "--epoch-steps", type=int, default=60, help="steps for samples/s on 100k rows (0 = skip)"
     )
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per training process")
@@ -204,7 +209,9 @@ def main() -> int:
                     args.out.write_text(json.dumps(results, indent=2))
                     continue
                 for phase in ("cold", "warm"):
-                    case[phase] = train_once(train, validation, work, cache, 1, args.timeout)
+                    case[phase] = train_once(
+                        train, validation, work, cache, args.steps, args.timeout
+                    )
                     print(f"{rows:>9,} rows {fmt:<7} {phase}: {_short(case[phase])}", flush=True)
                 if rows == 100_000 and fmt == "csv" and args.epoch_steps:
                     run = train_once(train, validation, work, cache, args.epoch_steps, args.timeout)

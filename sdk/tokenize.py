@@ -18,7 +18,7 @@ from typing import Any
 
 from sdk.data.cache import cache_dir, cache_root
 from sdk.data.files import ROWS_PER_BATCH
-from sdk.data.memory import release_mapped_pages
+from sdk.data.memory import release_free_heap, release_mapped_pages
 
 log = logging.getLogger("peftlab.data")
 #: bumped when what a cached file holds changes, so old files are not read as new ones
@@ -87,6 +87,7 @@ def tokenize_cached(
         desc="tokenizing",
     )
     release_mapped_pages(cache_root())
+    release_free_heap()  # the tokenizer threads' freed batches
     log.info("tokenized %d rows into the cache: %s", len(encoded), path.name)
     return _split_class().from_file(str(path))
 

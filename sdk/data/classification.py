@@ -11,7 +11,7 @@ from sdk.data.cache import cache_root
 from sdk.data.columns import to_classification
 from sdk.data.files import MAX_FILE_MB, read_table
 from sdk.data.labels import encode_labels
-from sdk.data.memory import release_mapped_pages
+from sdk.data.memory import release_free_heap, release_mapped_pages
 from sdk.data.splits import finish_splits, hold_out
 
 
@@ -40,6 +40,7 @@ def load_labelled_files(
     release_mapped_pages(cache_root())  # the scans touched every page of the raw files
     encoded, names = encode_labels(rows, label_names)
     release_mapped_pages(cache_root())
+    release_free_heap()  # what reading and encoding the files allocated and freed
     notes = [note for part in rows for note in part.notes]
     if validation_path:
         train, validation = encoded[0], encoded[1]

@@ -1,4 +1,4 @@
-"""Handing back the resident pages of memory-mapped cache files once a pass over them is done.
+"""Handing back memory a finished pass no longer needs: mapped cache pages, and freed heap.
 
 `datasets` memory-maps its Arrow files; every page a scan touches stays counted in
 the process's resident set until the file is unmapped, so one pass over a 5M-row
@@ -6,12 +6,17 @@ column would add the column's size to the peak RSS. `madvise(MADV_DONTNEED)` on 
 clean, file-backed mapping drops those pages from this process only (the kernel's
 page cache keeps them, a later read faults them back in cheaply). Linux only; a
 no-op elsewhere.
+
+Converting and tokenizing a large file frees most of what it allocated, but glibc
+keeps freed memory in its arenas (the tokenizer's worker threads each have one):
+on 1M rows about 60 MB stayed resident into training. `malloc_trim` returns it.
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import sys
 from pathlib import Path
 
@@ -24,7 +29,7 @@ def release_mapped_pages(folder: Path) -> int:
         return 0
     try:
         maps = Path("/proc/self/maps").read_text().splitlines()
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc = _libc()
     except OSError:
         return 0
     prefix = str(folder.resolve())
@@ -38,3 +43,20 @@ def release_mapped_pages(folder: Path) -> int:
         if libc.madvise(ctypes.c_void_p(start), ctypes.c_size_t(end - start), _MADV_DONTNEED) == 0:
             released += end - start
     return released
+
+
+def release_free_heap() -> None:
+    """Return the C heap's free memory to the system (glibc's `malloc_trim`); a no-op elsewhere."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        trim = _libc().malloc_trim
+    except (OSError, AttributeError):  # not glibc (musl has no malloc_trim)
+        return
+    trim(0)
+
+
+@functools.cache
+def _libc() -> ctypes.CDLL:
+    # found once: find_library costs about a millisecond, and training calls this every step
+    return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)

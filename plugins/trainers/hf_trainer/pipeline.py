@@ -19,6 +19,7 @@ from dataclasses import replace
 from typing import Any
 
 from sdk import RunContext, count_parameters
+from sdk.data.cache import cache_root
 from sdk.hf import footprint_bytes, load_base_model
 from sdk.textgen import GENERATION_TASKS
 from sdk.trial import trial_callbacks
@@ -27,6 +28,7 @@ from . import distributed, measures
 from .arguments import apply_thread_count, learning_rate, planned_steps, training_arguments
 from .classification import ClassificationSteps
 from .generation import GenerationSteps
+from .paging import ReleaseCachePages
 from .progress import RunProgress
 from .sampling import grouped_trainer_class
 from .saving import save_adapter
@@ -133,6 +135,7 @@ def _build_trainer(run: Run, steps: TaskSteps) -> None:
         data_collator=collator,
         callbacks=[
             run.progress,
+            ReleaseCachePages(cache_root()),
             *technique.training_callbacks(run.model, run.tctx),
             *trial_callbacks(run.ctx.run_dir),  # a sweep's trial reports to its study
         ],
