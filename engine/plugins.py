@@ -12,6 +12,7 @@ from typing import Any
 
 from kernel.discovery import BundleLocation
 from kernel.errors import PeftlabError, PluginLoadError
+from kernel.manifest import MANIFEST_FILE, Manifest, load_manifest
 from kernel.recipe import RECIPE_KINDS
 from kernel.registry import read_bundle
 from kernel.runs import RunFolder
@@ -25,9 +26,7 @@ def load_plugin(kind: str, record: dict[str, Any], run_dir: Path | None = None) 
     The run folder's snapshot of the bundle is preferred: it is the version the run
     was started with, whatever happened to the plugin folder since.
     """
-    original = folder = Path(record["path"])
-    if run_dir is not None and record.get("snapshot") and (run_dir / record["snapshot"]).is_dir():
-        folder = run_dir / record["snapshot"]
+    original, folder = Path(record["path"]), recorded_folder(record, run_dir)
     try:
         return _load_handle(kind, record, folder)
     except PeftlabError as exc:
@@ -36,6 +35,18 @@ def load_plugin(kind: str, record: dict[str, Any], run_dir: Path | None = None) 
             exc.path = str(original) + exc.path[len(str(folder)) :]
             exc.args = (exc.render(),)
         raise
+
+
+def recorded_folder(record: dict[str, Any], run_dir: Path | None = None) -> Path:
+    """The folder a recipe's bundle is read from: the run's snapshot of it, else the original."""
+    if run_dir is not None and record.get("snapshot") and (run_dir / record["snapshot"]).is_dir():
+        return run_dir / record["snapshot"]
+    return Path(record["path"])
+
+
+def recorded_manifest(record: dict[str, Any], run_dir: Path | None = None) -> Manifest:
+    """The manifest of a recipe's bundle, read without importing the bundle's code."""
+    return load_manifest(recorded_folder(record, run_dir) / MANIFEST_FILE)
 
 
 def _load_handle(kind: str, record: dict[str, Any], folder: Path) -> Any:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.effective import record_for_run
+from engine.imports import explain_held_back, hold_back_quantizer
 from engine.plugins import load_run_plugins
 from engine.resume import prepare_resume, whole_run_results
 from kernel.errors import PeftlabError
@@ -89,7 +90,9 @@ def execute(run: RunFolder, resume: bool = False) -> dict[str, Any]:
     return whole_run_results(results, carry) if carry is not None else results
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, *, own_process: bool = False) -> int:
+    """Train one run folder; `own_process`: this process exists for the run alone (so it may
+    leave unloaded what the run cannot use)."""
     parser = argparse.ArgumentParser(description="Run one prepared peftlab run folder.")
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
@@ -97,6 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     quiet_known_noise()
     run = RunFolder(args.run_dir.absolute())
     main_process = is_main_process()
+    if own_process:
+        _leave_out_unused_libraries(run, main_process)
     try:
         lock = run.acquire_lock() if main_process else None
     except OSError as exc:
@@ -129,7 +134,7 @@ def train_locked(run: RunFolder, resume: bool, main_process: bool) -> int:
         results = execute(run, resume=resume)
     except BaseException as exc:  # record every failure, including KeyboardInterrupt
         traceback.print_exc()  # the whole story goes to log.txt; status.json keeps one line
-        return _record_failure(run, exc) if main_process else 1
+        return _record_failure(run, explain_held_back(exc)) if main_process else 1
     if main_process:
         try:
             run.write_results(results)
@@ -138,6 +143,15 @@ def train_locked(run: RunFolder, resume: bool, main_process: bool) -> int:
             return _storage_exit(exc)
     _leave_process_group()
     return 0
+
+
+def _leave_out_unused_libraries(run: RunFolder, main_process: bool) -> None:
+    try:
+        held = hold_back_quantizer(run)
+    except (PeftlabError, OSError, ValueError, KeyError):  # a damaged folder: execute reports it
+        return
+    if held and main_process:
+        print("note: bitsandbytes not loaded (no bundle of this run quantizes)", flush=True)
 
 
 def resumable_failure(exc: BaseException) -> bool:
@@ -191,4 +205,4 @@ def _leave_process_group() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(own_process=True))

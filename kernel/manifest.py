@@ -105,7 +105,10 @@ class Requirements(_Strict):
         "but state `layers` and `excludes` instead so new models fit without edits.",
     )
     packages: list[str] = Field(
-        default_factory=list, description="pip requirements, e.g. `peft>=0.13`."
+        default_factory=list,
+        description="pip requirements, e.g. `peft>=0.13`. A bundle that quantizes with "
+        "bitsandbytes lists it here (or requires `quantizable`): a training process whose "
+        "bundles do neither leaves bitsandbytes unloaded.",
     )
     provides: list[str] = Field(
         default_factory=list,
