@@ -151,7 +151,10 @@ def _leave_out_unused_libraries(run: RunFolder, main_process: bool) -> None:
     except (PeftlabError, OSError, ValueError, KeyError):  # a damaged folder: execute reports it
         return
     if held and main_process:
-        print("note: bitsandbytes not loaded (no bundle of this run quantizes)", flush=True)
+        try:
+            print("note: bitsandbytes not loaded (no bundle of this run quantizes)", flush=True)
+        except OSError:  # log.txt is on a full disk: the storage error is reported later
+            pass
 
 
 def resumable_failure(exc: BaseException) -> bool:
