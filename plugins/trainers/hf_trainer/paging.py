@@ -24,7 +24,7 @@ class ReleaseCachePages(TrainerCallback):
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
-        self.released = 0  # bytes of mappings handed back, for tests and logs
+        self.released = 0  # bytes of the mappings advised so far (their whole size)
 
     def _release(self) -> None:
         self.released += release_mapped_pages(self.folder)
