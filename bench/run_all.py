@@ -303,6 +303,42 @@ def plots(results: dict[str, dict[str, Any]], folder: Path) -> dict[str, str]:
     return made
 
 
+def throughput_details(throughput: dict[str, Any]) -> list[str]:
+    """The throughput notes: the whole commands, and the epoch against the naive loop if run."""
+    if not throughput:
+        return []
+    lines = ["### Throughput (`bench/throughput.py`)", ""]
+    if w := throughput.get("whole_command"):
+        ours = [round(r["command_s"], 1) for r in w["peftlab"]]
+        theirs = [round(r["command_s"], 1) for r in w["hand_loop_runs"]]
+        lines += [
+            f"Whole commands, alternated: `peftlab train` {ours} s, the hand-written loop "
+            f"({w['hand_loop']}) {theirs} s; per-pair ratios "
+            f"{[round(x, 3) for x in w['ratios']]}.",
+            "",
+        ]
+    if t := throughput.get("epoch"):
+        p, n = t["peftlab"], t["naive"]
+        lines += [
+            f"The naive loop is {t['naive_loop']}. Training alone: peftlab {p['train_only_s']:.0f} s, "
+            f"naive {n['train_only_s']:.0f} s (ratio {t['ratio_training_only']:.3f}); real "
+            f"(non-padding) tokens per second {p['real_tokens_per_s']:.0f} vs "
+            f"{n['real_tokens_per_s']:.0f}; validation pass {p['validation_s']:.0f} s vs "
+            f"{n['validation_s']:.0f} s. The naive loop computes on {n['padded_tokens']:,} tokens "
+            f"for {n['real_tokens']:,} real ones. Whole `peftlab train` command: "
+            f"{p['command_s']:.0f} s. Accuracy {p['accuracy']:.4f} vs {n['accuracy']:.4f}"
+            + (
+                f" (difference {t['accuracy_difference']:+.4f}; one standard error of a "
+                f"difference between two single-seed accuracies on these sentences: "
+                f"{t['accuracy_difference_se']:.4f}, the tolerance of 'equal')."
+                if "accuracy_difference" in t
+                else "."
+            ),
+            "",
+        ]
+    return lines
+
+
 def details(results: dict[str, dict[str, Any]]) -> list[str]:
     """Per-benchmark notes with the raw medians, for reading beside the table."""
     lines: list[str] = []
@@ -324,27 +360,7 @@ def details(results: dict[str, dict[str, Any]]) -> list[str]:
             f"({o['runs']['peftlab'][0]['global_step']} steps each).",
             "",
         ]
-    if t := results.get("throughput"):
-        p, n = t["peftlab"], t["naive"]
-        lines += [
-            "### Throughput (`bench/throughput.py`)",
-            "",
-            f"The naive loop is {t['naive_loop']}. Training alone: peftlab {p['train_only_s']:.0f} s, "
-            f"naive {n['train_only_s']:.0f} s (ratio {t['ratio_training_only']:.3f}); real "
-            f"(non-padding) tokens per second {p['real_tokens_per_s']:.0f} vs "
-            f"{n['real_tokens_per_s']:.0f}; validation pass {p['validation_s']:.0f} s vs "
-            f"{n['validation_s']:.0f} s. The naive loop computes on {n['padded_tokens']:,} tokens "
-            f"for {n['real_tokens']:,} real ones. Whole `peftlab train` command: "
-            f"{p['command_s']:.0f} s. Accuracy {p['accuracy']:.4f} vs {n['accuracy']:.4f}"
-            + (
-                f" (difference {t['accuracy_difference']:+.4f}; one standard error of a "
-                f"difference between two single-seed accuracies on these sentences: "
-                f"{t['accuracy_difference_se']:.4f}, the tolerance of 'equal')."
-                if "accuracy_difference" in t
-                else "."
-            ),
-            "",
-        ]
+    lines += throughput_details(results.get("throughput") or {})
     if lf := results.get("lora_vs_full"):
         s = lf["step_time"]
         lines += [
