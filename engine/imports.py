@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from packaging.requirements import InvalidRequirement, Requirement
+from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from engine.plugins import recorded_manifest
@@ -46,9 +46,14 @@ def hold_back_quantizer(run: RunFolder) -> bool:
     return True
 
 
+def held_back() -> bool:
+    """Whether this process marked bitsandbytes absent."""
+    return QUANTIZER in sys.modules and sys.modules[QUANTIZER] is None
+
+
 def explain_held_back(exc: BaseException) -> BaseException:
     """A failure that asked for the held-back bitsandbytes, with what to declare; else `exc`."""
-    if sys.modules.get(QUANTIZER, False) is not None or QUANTIZER not in str(exc):
+    if not held_back() or QUANTIZER not in str(exc):
         return exc
     explained = ImportError(
         f"{exc} (bitsandbytes was not loaded for this run: none of its bundles lists it in "
@@ -106,7 +111,6 @@ def _config_file(source: str) -> Path | None:
 
 
 def _requirement_name(entry: str) -> str:
-    try:
-        return canonicalize_name(Requirement(entry).name)
-    except InvalidRequirement:
-        return canonicalize_name(entry)
+    # an invalid entry raises (InvalidRequirement is a ValueError): the runner then holds
+    # nothing back; the capability graph refuses such a bundle before a run folder exists
+    return canonicalize_name(Requirement(entry).name)
