@@ -135,31 +135,36 @@ def test_tpe_sweep_with_pruning_counts_pruned_trials_and_picks_the_best_complete
     )
 
 
-def _running_trial(folder: Path, deadline: float) -> RunFolder:
-    """Wait until a second trial is training, then return it."""
+def _running_trial(folder: Path, deadline: float, log: Path) -> RunFolder:
+    """Wait until the second trial is between its first and last step, then return it."""
     while time.time() < deadline:
         runs = sorted((folder / "runs").glob("*-t001"))
-        if runs and RunFolder(runs[0]).progress().get("phase") == "training":
+        if runs and RunFolder(runs[0]).progress().get("phase") in ("training", "evaluating"):
             return RunFolder(runs[0])
-        time.sleep(0.5)
-    raise AssertionError("the second trial never started training")
+        time.sleep(0.05)
+    tail = log.read_text(errors="replace")[-2000:] if log.is_file() else "(no output)"
+    raise AssertionError(f"the second trial never started training; the sweep printed:\n{tail}")
 
 
 @pytest.mark.slow
 def test_a_killed_sweep_resumes_to_the_same_trials(tmp_path, tiny_models, tiny_csv_dir):
-    folder, runs_dir = tmp_path / "killed", tmp_path / "runs"
-    args = sweep_args(tiny_models["bert"], tiny_csv_dir, "--set", "trainer.max_steps=30")
+    folder, runs_dir, log = tmp_path / "killed", tmp_path / "runs", tmp_path / "sweep.log"
+    # 200 steps keep a trial training for seconds (30 lasted under one), so the kill lands
+    # mid-training however fast the machine
+    args = sweep_args(tiny_models["bert"], tiny_csv_dir, "--set", "trainer.max_steps=200")
     args += ["--sampler", "grid", "--search", "technique.r=2,4,8", "--out", str(folder)]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    sweep = subprocess.Popen(
-        [sys.executable, "-m", "ui.cli", "--runs-dir", str(runs_dir), *args],
-        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    with open(log, "wb") as output:
+        sweep = subprocess.Popen(
+            [sys.executable, "-m", "ui.cli", "--runs-dir", str(runs_dir), *args],
+            cwd=REPO, env=env, stdout=output, stderr=subprocess.STDOUT,
+        )  # fmt: skip
     try:
-        victim = _running_trial(folder, time.time() + 300)
+        victim = _running_trial(folder, time.time() + 300, log)
     finally:
         sweep.kill()  # the machine went down: the sweep and its trial die at once
         sweep.wait()
+    assert victim.status()["state"] == "running", "the trial ended before it could be killed"
     os.kill(victim.status()["pid"], signal.SIGKILL)
     resumed = cli(runs_dir, "sweep", "--resume", str(folder))
     assert resumed.exit_code == 0, resumed.output

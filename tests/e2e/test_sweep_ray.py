@@ -89,14 +89,16 @@ def _kill_worker_once(runs_dir: Path, done: threading.Event, killed: list[int]) 
                 os.kill(status["pid"], signal.SIGKILL)
                 killed.append(status["pid"])
                 return
-        time.sleep(0.2)
+        time.sleep(0.05)
 
 
 def test_a_trial_whose_worker_dies_is_retried_and_the_sweep_completes(
     tmp_path, local_ray, kernel, tiny_models, tiny_csv_dir
 ):
+    # 120 steps keep trial 0 training for seconds after its first checkpoint, so the kill
+    # lands before it ends however fast the machine
     settings = tiny_settings(
-        tiny_models["bert"], tiny_csv_dir, 40, sampler="grid", search=["technique.r=2,4"]
+        tiny_models["bert"], tiny_csv_dir, 120, sampler="grid", search=["technique.r=2,4"]
     )
     folder = create_folder(tmp_path / "sweep", settings)
     done, killed = threading.Event(), []
@@ -114,5 +116,5 @@ def test_a_trial_whose_worker_dies_is_retried_and_the_sweep_completes(
     assert status["state"] == "completed" and status["resumed"] is True
     assert status["pid"] != killed[0]
     results = victim.results()
-    assert results["global_step"] == 40 and results["resumed_from"]  # from its checkpoint
+    assert results["global_step"] == 120 and results["resumed_from"]  # from its checkpoint
     assert json.loads((victim.path / "trial.json").read_text())["number"] == 0
