@@ -94,7 +94,8 @@ def test_untouched_fields_follow_a_hot_reloaded_default(train_page, ui_env):
 
 def test_a_second_start_is_queued_until_the_first_run_finishes(train_page, ui_env):
     at = train_page
-    at.number_input(key="param:trainer:instant:pause").set_value(0.5).run()
+    # 4 steps of 1.5 s: the first run is still training when the second click lands
+    at.number_input(key="param:trainer:instant:pause").set_value(1.5).run()
     at.button(key="start").click().run()
     (first,) = _runs(ui_env["runs"])
     assert _wait_state(first, ("running",)) == "running"
