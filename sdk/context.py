@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -94,6 +95,10 @@ class TechniqueContext(_BuildContext):
     #: tokens the model plugin added to the vocabulary; techniques that can train embedding rows
     #: (LoRA) train and save these rows, so the new tokens learn a meaning
     new_token_ids: list[int] = field(default_factory=list)
+    #: a few hundred training examples as model-input batches (dicts of tensors, collated as the
+    #: trainer feeds them), for techniques that initialise from the data (LoRA's EVA, CorDA);
+    #: call it inside `apply`. None when the run's trainer offers none
+    calibration: Callable[[], Iterable[dict[str, Any]]] | None = None
 
 
 class Reporter(Protocol):

@@ -179,7 +179,7 @@ def test_resume_of_a_completed_run_is_refused(trained):
         (["--set", "technique.r=0"], "below the minimum 1 (allowed: 1..256)"),
         (
             ["--set", "technique.rank=4"],
-            "unknown parameter(s) rank; valid: alpha, bias, dropout, init_lora_weights,",
+            "unknown parameter(s) rank; valid: alpha, bias, corda_method, dropout, eva_rho, ",
         ),
         (["--set", "trainer.batch_size=lots"], "expected an integer"),
         (["--set", "nonsense"], "--set expects KIND.PARAM=VALUE"),

@@ -427,3 +427,58 @@ def test_each_step_hands_back_the_cache_pages_its_batches_mapped(tmp_path):
             hook(args, TrainerState(), TrainerControl())
             assert mapped_mb(split) < 1
     assert callback.released >= 2 * 8 * 2**20
+
+
+@pytest.mark.parametrize("init", ["eva", "corda"])
+def test_lora_initialised_from_the_data_trains_and_saves_an_adapter_plain_peft_loads(
+    init, kernel, tmp_path, tiny_models, tiny_csv_dir
+):
+    from peft import PeftModel
+    from transformers import AutoModelForSequenceClassification
+
+    params = {"init_lora_weights": init, "r": 4}
+    run = make_run(kernel, tmp_path, tiny_models["bert"], tiny_csv_dir, technique_params=params)
+    results = execute(run)
+    assert results["global_step"] == 4 and 0.0 <= results["accuracy"] <= 1.0
+    saved = json.loads((run.adapter_dir / "adapter_config.json").read_text())
+    if init == "eva":  # ranks spread over the layers by the data, the budget kept
+        assert saved["init_lora_weights"] == "eva"
+        assert sum(saved["rank_pattern"].values()) == 4 * len(saved["rank_pattern"])
+    else:  # CorDA moved W's components into the adapter: saved converted to a plain LoRA
+        assert (saved["init_lora_weights"], saved["r"]) == (True, 8)
+    base = AutoModelForSequenceClassification.from_pretrained(tiny_models["bert"], num_labels=2)
+    assert isinstance(PeftModel.from_pretrained(base, str(run.adapter_dir)), PeftModel)
+
+
+def test_calibration_draws_seeded_rows_reduced_to_the_model_inputs():
+    import datasets
+    from transformers import (
+        AutoTokenizer,
+        BertConfig,
+        BertForSequenceClassification,
+        DataCollatorWithPadding,
+    )
+
+    from authoring.tiny import tiny_vocab_dir
+
+    calibration = _bundle_module("calibration.py")
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_vocab_dir()))
+    texts = [f"review number {i} " + "word " * (i % 7) for i in range(300)]
+    rows = datasets.Dataset.from_dict({"text": texts, "label": [i % 2 for i in range(300)]})
+    rows = rows.map(lambda b: {**tokenizer(b["text"]), "length": [len(t) for t in b["text"]]},
+                    batched=True)  # fmt: skip
+    model = BertForSequenceClassification(BertConfig(num_hidden_layers=1, hidden_size=32,
+                                                     num_attention_heads=2, intermediate_size=37))  # fmt: skip
+    collator = DataCollatorWithPadding(tokenizer)
+    batches = calibration.calibration_source(rows, collator, model, 32, 42)()
+    assert [len(b["input_ids"]) for b in batches] == [32] * 8  # 256 of the 300 rows
+    assert type(batches[0]) is dict
+    assert set(batches[0]) == {"input_ids", "token_type_ids", "attention_mask", "labels"}
+    again = calibration.calibration_source(rows, collator, model, 32, 42)()
+    other = calibration.calibration_source(rows, collator, model, 32, 7)()
+    assert all(a["input_ids"].equal(b["input_ids"]) for a, b in zip(batches, again, strict=True))
+    assert not batches[0]["input_ids"].equal(other[0]["input_ids"])
+    few = calibration.calibration_batches(rows.select(range(10)), collator, {"input_ids"}, 4, 42)
+    assert [len(b["input_ids"]) for b in few] == [4, 4, 2]
+    with pytest.raises(ValueError, match="the training split is empty"):
+        calibration.calibration_batches(rows.select([]), collator, {"input_ids"}, 4, 42)

@@ -1,4 +1,4 @@
-"""LoRA through peft: low-rank updates on the chosen projections; DoRA, rsLoRA, PiSSA, OLoRA and LoRA+ as options.
+"""LoRA through peft: low-rank updates on the chosen projections; DoRA, rsLoRA, PiSSA, OLoRA, EVA, CorDA and LoRA+ as options.
 
 When the model plugin added tokens to the vocabulary (`add_tokens`), their
 embedding rows train too (peft's `trainable_token_indices`) and are saved in
@@ -8,7 +8,8 @@ base built the same way with the same outputs.
 PiSSA and OLoRA start the adapter from the weight's principal directions and
 take them out of the base weight (W_res = W - BA). Their adapter is saved
 converted to a plain LoRA of rank 2r that applies to the untouched base (peft's
-`path_initial_model_for_weight_conversion`), so it loads like any other.
+`path_initial_model_for_weight_conversion`), so it loads like any other; so
+is CorDA's. EVA and CorDA start from the task's own examples (data_inits.py).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from typing import Any, ClassVar
 
 from sdk import Technique, TechniqueContext, resolve_target_modules
 
+from .data_inits import corda_config, eva_config, initialise_eva, prepare_corda
+
 # peft's task types by peftlab task
 PEFT_TASK_TYPES = {
     "sequence-classification": "SEQ_CLS",
@@ -26,9 +29,16 @@ PEFT_TASK_TYPES = {
     "seq2seq": "SEQ_2_SEQ_LM",
 }
 # the manifest's init_lora_weights choices -> peft's values (True: B = 0, A Kaiming-uniform)
-INIT_LORA_WEIGHTS = {"default": True, "gaussian": "gaussian", "pissa": "pissa", "olora": "olora"}
+INIT_LORA_WEIGHTS = {
+    "default": True,
+    "gaussian": "gaussian",
+    "pissa": "pissa",
+    "olora": "olora",
+    "eva": "eva",
+    "corda": "corda",
+}
 # initialisations that change the base weights, so the saved adapter must be converted
-RESIDUAL_INITS = {"pissa", "olora"}
+RESIDUAL_INITS = {"pissa", "olora", "corda"}
 # where apply keeps the adapter as initialised, for the conversion at save time
 INITIAL_ADAPTER = "peftlab_initial_adapter"
 
@@ -84,6 +94,7 @@ class LoRA(Technique):
         p = ctx.params
         # the new classification head (and DistilBERT's pre_classifier) must train and be saved
         heads = list(ctx.facts.classifier_modules) if ctx.task == "sequence-classification" else []
+        init = p.get("init_lora_weights", "default")
         return LoraConfig(
             task_type=peft_task_type(ctx.task),
             r=int(p.get("r", 8)),
@@ -93,7 +104,9 @@ class LoRA(Technique):
             bias=p.get("bias", "none"),
             use_dora=bool(p.get("use_dora", False)),
             use_rslora=bool(p.get("use_rslora", False)),
-            init_lora_weights=INIT_LORA_WEIGHTS[p.get("init_lora_weights", "default")],
+            init_lora_weights=INIT_LORA_WEIGHTS[init],
+            eva_config=eva_config(ctx) if init == "eva" else None,
+            corda_config=corda_config(ctx) if init == "corda" else None,
             modules_to_save=heads or None,
             # rows of the tokens the model plugin added: trained, and saved with the adapter
             trainable_token_indices=list(ctx.new_token_ids) or None,
@@ -102,8 +115,14 @@ class LoRA(Technique):
     def apply(self, model: Any, ctx: TechniqueContext) -> Any:
         from peft import get_peft_model
 
-        model = get_peft_model(model, self.config(ctx))
-        if ctx.params.get("init_lora_weights") in RESIDUAL_INITS:
+        config = self.config(ctx)
+        init = ctx.params.get("init_lora_weights")
+        if init == "corda":  # the covariances come from the base model, before the adapters
+            prepare_corda(model, config, ctx)
+        model = get_peft_model(model, config)
+        if init == "eva":
+            initialise_eva(model, ctx)
+        if init in RESIDUAL_INITS:
             keep_initial_adapter(model)
         return model
 

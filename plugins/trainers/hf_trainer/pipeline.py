@@ -26,6 +26,7 @@ from sdk.trial import trial_callbacks
 
 from . import distributed, measures
 from .arguments import apply_thread_count, learning_rate, planned_steps, training_arguments
+from .calibration import calibration_source
 from .classification import ClassificationSteps
 from .generation import GenerationSteps
 from .paging import ReleaseCachePages
@@ -105,16 +106,25 @@ def _load(run: Run, steps: TaskSteps) -> None:
     run.max_length = run.splits.max_length or steps.default_max_length
     run.learning_rate = learning_rate(ctx)
     run.args = training_arguments(ctx, run.learning_rate, run.seed)
-    # techniques that schedule over the run (AdaLoRA) need its length before apply
-    run.tctx = replace(tctx, total_steps=planned_steps(len(run.splits.train), run.args))
+    # tokenized before apply: techniques that initialise from the data (EVA, CorDA) read it
+    run.train_set, run.eval_set = steps.encode(run)
+    run.collator = steps.collator(run)
+    run.tctx = replace(
+        tctx,
+        # techniques that schedule over the run (AdaLoRA) need its length before apply
+        total_steps=planned_steps(len(run.splits.train), run.args),
+        calibration=calibration_source(
+            run.train_set, run.collator, run.loaded.model, run.args.per_device_train_batch_size,
+            run.seed,
+        ),
+    )  # fmt: skip
     run.model = ctx.technique.instance.apply(run.loaded.model, run.tctx)
     run.trainable, run.total = count_parameters(run.model)
 
 
 def _build_trainer(run: Run, steps: TaskSteps) -> None:
-    """Tokenized splits, the collator and the transformers Trainer with the task's metrics."""
-    run.train_set, run.eval_set = steps.encode(run)
-    collator = steps.collator(run)
+    """The transformers Trainer on the tokenized splits, with the task's metrics."""
+    collator = run.collator
     options = steps.trainer_options(run)
     if run.args.world_size > 1:
         choice = run.params.get("ddp_find_unused_parameters", "auto")

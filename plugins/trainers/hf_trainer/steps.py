@@ -36,6 +36,7 @@ class Run:
     total: int = 0
     train_set: Any = None
     eval_set: Any = None
+    collator: Any = None
     trainer: Any = None
 
     @property

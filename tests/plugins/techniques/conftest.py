@@ -149,10 +149,20 @@ def make_setup(tokenizer: Any):
         technique_id: str,
         arch: str,
         params: dict[str, Any] | None = None,
+        calibrated: bool = False,
         **ctx_fields: Any,
     ) -> Setup:
+        """`calibrated`: the context offers the texts (labelled) as calibration batches."""
         manifest, technique = load_bundle(technique_id)
         facts = model_facts(arch)
+        # padding to the longest text exercises the attention mask
+        encoded = tokenizer(TEXTS, padding=True, return_tensors="pt")
+        batch = {"input_ids": encoded["input_ids"], "attention_mask": encoded["attention_mask"]}
+        if arch == "bert":
+            batch["token_type_ids"] = encoded["token_type_ids"]
+        if calibrated:
+            labelled = {**batch, "labels": torch.tensor([1, 0, 1, 0])}
+            ctx_fields["calibration"] = lambda: [labelled, labelled]
         ctx = TechniqueContext(
             params=complete_params(manifest, params or {}),
             bundle_dir=TECHNIQUES / technique_id,
@@ -161,11 +171,6 @@ def make_setup(tokenizer: Any):
             num_labels=2,
             **ctx_fields,
         )
-        # padding to the longest text exercises the attention mask
-        encoded = tokenizer(TEXTS, padding=True, return_tensors="pt")
-        batch = {"input_ids": encoded["input_ids"], "attention_mask": encoded["attention_mask"]}
-        if arch == "bert":
-            batch["token_type_ids"] = encoded["token_type_ids"]
         return Setup(
             technique_id=technique_id,
             arch=arch,

@@ -64,13 +64,51 @@ def test_initialisations_keep_the_contract(init, make_setup, contract, tmp_path)
     assert model.peft_config["default"].init_lora_weights == init
 
 
-@pytest.mark.parametrize("init", ["pissa", "olora"])
+@pytest.mark.parametrize("init", ["eva", "corda"])
+@pytest.mark.parametrize("arch", ["bert", "roberta"])
+def test_data_driven_initialisations_keep_the_contract(init, arch, make_setup, contract, tmp_path):
+    setup = make_setup("lora", arch, {"init_lora_weights": init}, calibrated=True)
+    model = contract(setup, tmp_path, peft_based=True)
+    assert model.peft_config["default"].init_lora_weights == init
+
+
+def test_eva_starts_a_from_the_inputs_singular_vectors_and_keeps_the_rank_budget(make_setup):
+    import torch
+
+    setup = make_setup("lora", "bert", {"init_lora_weights": "eva", "r": 4}, calibrated=True)
+    model = setup.technique.apply(setup.fresh_base(), setup.ctx)
+    a_matrices = {n: p for n, p in model.named_parameters() if "lora_A" in n}
+    for a in a_matrices.values():  # rows: orthonormal principal directions of the inputs
+        torch.testing.assert_close(a @ a.T, torch.eye(len(a)), atol=1e-4, rtol=0)
+    # ranks move between layers (up to eva_rho x r), their sum stays r per adapted layer
+    assert sum(len(a) for a in a_matrices.values()) == 4 * len(a_matrices)
+    with model.disable_adapter():  # B = 0: the body computes what the base does
+        expected = model(**setup.batch).logits
+    torch.testing.assert_close(model(**setup.batch).logits, expected)
+
+
+def test_eva_with_rho_one_keeps_every_layer_at_r(make_setup):
+    params = {"init_lora_weights": "eva", "r": 4, "eva_rho": 1.0}
+    setup = make_setup("lora", "distilbert", params, calibrated=True)
+    model = setup.technique.apply(setup.fresh_base(), setup.ctx)
+    ranks = {len(p) for n, p in model.named_parameters() if "lora_A" in n}
+    assert ranks == {4}
+
+
+@pytest.mark.parametrize("init", ["eva", "corda"])
+def test_data_driven_initialisations_need_calibration_examples(init, make_setup):
+    setup = make_setup("lora", "bert", {"init_lora_weights": init})  # a context without any
+    with pytest.raises(ValueError, match=f"init_lora_weights={init} needs calibration examples"):
+        setup.technique.apply(setup.fresh_base(), setup.ctx)
+
+
+@pytest.mark.parametrize("init", ["pissa", "olora", "corda"])
 def test_residual_initialisations_move_the_base_and_save_a_plain_lora(init, make_setup, tmp_path):
     import json
 
     import torch
 
-    setup = make_setup("lora", "distilbert", {"init_lora_weights": init, "r": 4})
+    setup = make_setup("lora", "distilbert", {"init_lora_weights": init, "r": 4}, calibrated=True)
     base = setup.fresh_base()
     original = base.distilbert.transformer.layer[0].attention.q_lin.weight.detach().clone()
     model = setup.technique.apply(base, setup.ctx)
@@ -118,3 +156,24 @@ def test_plain_lora_leaves_the_optimizer_to_the_trainer(make_setup, tmp_path):
     model = setup.technique.apply(setup.fresh_base(), setup.ctx)
     args = TrainingArguments(output_dir=str(tmp_path))
     assert setup.technique.create_optimizer(model, args, setup.ctx) is None
+
+
+@pytest.mark.parametrize("init", ["eva", "corda"])
+def test_data_driven_initialisations_keep_the_contract_on_a_decoder(
+    init, technique_bundle, lm_context, generation_contract, tmp_path
+):
+    """Tiny LLaMA, causal-lm: per-token labels whose padding (-100) EVA leaves out."""
+    from dataclasses import replace
+
+    import torch
+
+    manifest, technique = technique_bundle("lora")
+    torch.manual_seed(3)
+    ids = torch.randint(3, 100, (8, 12))
+    mask = torch.ones_like(ids)
+    mask[::2, 8:] = 0  # every other example padded after 8 tokens
+    batch = {"input_ids": ids, "attention_mask": mask, "labels": ids.masked_fill(mask == 0, -100)}
+    ctx = lm_context(manifest, "llama", {"init_lora_weights": init, "r": 4}, tmp_path)
+    generation_contract(
+        technique, replace(ctx, calibration=lambda: [batch, batch]), "llama", tmp_path
+    )
