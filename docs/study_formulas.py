@@ -260,6 +260,8 @@ CASES = [
     Case("rslora (r=8, q,v)", "lora", {"use_rslora": True}, rslora),
     Case("pissa (r=8, q,v)", "lora", {"init_lora_weights": "pissa"}, lora),
     Case("olora (r=8, q,v)", "lora", {"init_lora_weights": "olora"}, lora),
+    Case("eva (r=8, q,v)", "lora", {"init_lora_weights": "eva"}, lora),
+    Case("corda (r=8, q,v)", "lora", {"init_lora_weights": "corda"}, lora),
     Case("qlora (r=8, q,v)", "qlora", {}, qlora),
     Case("adalora (init_r=12, q,v)", "adalora", {}, adalora),
     Case("ia3 (k, v, ffn out)", "ia3", {}, ia3),

@@ -64,8 +64,24 @@ def technique(technique_id: str, params: dict[str, Any], model_id: str) -> tuple
         task="sequence-classification",
         num_labels=2,
         total_steps=100,  # AdaLoRA's schedule needs the run length
+        calibration=calibration_batches,  # EVA's and CorDA's examples
     )
     return bundle.instantiate(), ctx
+
+
+def calibration_batches() -> list[dict[str, Any]]:
+    """Two batches of random token ids (both models share BERT's vocabulary). Positions and
+    token types are given: BERT-base's buffers are uninitialised memory here."""
+    import torch
+
+    ids = torch.randint(1000, 30000, (8, 24), generator=torch.Generator().manual_seed(0))
+    batch = {
+        "input_ids": ids,
+        "attention_mask": torch.ones_like(ids),
+        "token_type_ids": torch.zeros_like(ids),
+        "position_ids": torch.arange(24).expand(8, 24),
+    }
+    return [batch, batch]
 
 
 def bert_base() -> Any:
@@ -127,7 +143,8 @@ def test_the_study_prints_the_formulas_table():
     text = STUDY.read_text(encoding="utf-8")
     assert sf.table() in text
     # and every technique of the study has its section
-    names = """Full fine-tuning|Head only|LoRA|DoRA|rsLoRA|PiSSA and OLoRA|LoRA+|QLoRA|AdaLoRA|
+    names = """Full fine-tuning|Head only|LoRA|DoRA|rsLoRA|PiSSA and OLoRA|EVA and CorDA|LoRA+|
+    QLoRA|AdaLoRA|
     LoHa|LoKr|VeRA|IA3|OFT|BOFT|HRA|MiSS|VB-LoRA|FourierFT|LN tuning|Prefix tuning|
     Prompt tuning|P-tuning|Bottleneck adapters""".replace("\n", "").split("|")
     headings = re.findall(r"^### (.+)$", text, re.M)

@@ -1,4 +1,5 @@
-"""The measured table in docs/study.md matches docs/results/rotten_tomatoes/report.csv.
+"""The measured tables in docs/study.md match docs/results/rotten_tomatoes/report.csv, and
+the LoRA variants' table each variant's report.csv under lora_variants/.
 
 The study's table is read back from its Markdown (not rebuilt), so an edit of
 either file that makes them disagree fails here: the same techniques, in the
@@ -67,3 +68,34 @@ def test_same_accuracy_and_size_to_the_printed_precision(report_rows):
 def test_the_table_is_what_the_generator_prints(report_rows):
     text = STUDY.read_text(encoding="utf-8")
     assert study_results.table(REPORT.read_text(encoding="utf-8")) in text
+
+
+# the study's LoRA-variant rows and the report folder each was measured into
+VARIANTS = {
+    "PiSSA initialisation": "pissa",
+    "OLoRA initialisation": "olora",
+    "EVA initialisation": "eva",
+    "CorDA initialisation (IPM)": "corda",
+    "LoRA+ ratio 4": "loraplus4",
+    "LoRA+ ratio 16 (the paper's suggestion)": "loraplus16",
+}
+
+
+def variant_rows() -> dict[str, list[str]]:
+    """The study's table of LoRA variants: label -> (accuracy, eval loss, train time)."""
+    text = STUDY.read_text(encoding="utf-8")
+    block = text.split("| LoRA variant |", 1)[1].split("\n\n", 1)[0]
+    rows = [line.strip().strip("|").split("|") for line in block.splitlines()[2:]]
+    return {cells[0].strip(): [c.strip() for c in cells[1:]] for cells in rows}
+
+
+def test_the_lora_variant_table_matches_each_variants_report():
+    rows = variant_rows()
+    assert set(rows) == {"plain (table above)", *VARIANTS}
+    for label, folder in VARIANTS.items():
+        report = REPORT.parent / "lora_variants" / folder / "report.csv"
+        (measured,) = csv.DictReader(io.StringIO(report.read_text(encoding="utf-8")))
+        accuracy, loss, seconds = rows[label]
+        assert accuracy == f"{float(measured['accuracy']):.4f}", label
+        assert loss == f"{float(measured['eval_loss']):.3f}", label
+        assert seconds == f"{float(measured['train_runtime_s']):.0f}", label
