@@ -39,7 +39,11 @@ def test_defaults_are_filled_and_values_normalised(kernel) -> None:
         ({"dropout": True}, "dropout", "got a boolean"),
         ({"use_dora": "yes"}, "use_dora", "expected true or false"),
         ({"bias": "some"}, "bias", "not one of: none, all, lora_only"),
-        ({"rank": 8}, "rank", "unknown parameter(s) rank; valid: alpha, bias, corda_method, dropout"),
+        (
+            {"rank": 8},
+            "rank",
+            "unknown parameter(s) rank; valid: alpha, bias, corda_method, dropout",
+        ),
         ({"target_modules": []}, "target_modules", "at least one"),
     ],
 )
