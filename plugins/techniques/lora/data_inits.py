@@ -24,7 +24,7 @@ from sdk import TechniqueContext
 EVA_MAX_PASSES = 50
 
 
-def calibration_batches(ctx: TechniqueContext, init: str) -> list[dict[str, Any]]:
+def required_examples(ctx: TechniqueContext, init: str) -> list[dict[str, Any]]:
     """The run's calibration batches, or a one-line error naming what is missing."""
     if ctx.calibration is None:
         raise ValueError(
@@ -46,8 +46,8 @@ def initialise_eva(model: Any, ctx: TechniqueContext) -> None:
     """Set the adapters of a peft model created with init_lora_weights='eva' from the data."""
     from peft import initialize_lora_eva_weights
 
-    batches = calibration_batches(ctx, "eva")
-    modes = module_modes(model)  # peft leaves every module in training mode after
+    batches = required_examples(ctx, "eva")
+    modes = module_modes(model)  # peft's EVA leaves every module in training mode
     initialize_lora_eva_weights(
         model,
         dataloader=batches,
@@ -99,7 +99,7 @@ def prepare_corda(model: Any, config: Any, ctx: TechniqueContext) -> None:
     import torch
     from peft.tuners.lora.corda import preprocess_corda
 
-    batches = calibration_batches(ctx, "corda")
+    batches = required_examples(ctx, "corda")
 
     def run_model() -> None:
         with torch.no_grad():
