@@ -63,7 +63,9 @@ def time_apply(init: str, batches: list[dict[str, Any]]) -> float:
         task="sequence-classification",
         calibration=lambda: batches,
     )
-    base = AutoModelForSequenceClassification.from_pretrained(str(shipped_minilm()), num_labels=2)
+    base = AutoModelForSequenceClassification.from_pretrained(
+        str(shipped_minilm()), num_labels=2, use_safetensors=True
+    )
     started = time.perf_counter()
     bundle.instantiate().apply(base, ctx)
     return time.perf_counter() - started
