@@ -13,7 +13,7 @@ import functools
 import hashlib
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sdk.data.cache import cache_dir, cache_root
@@ -90,6 +90,13 @@ def tokenize_cached(
     release_free_heap()  # the tokenizer threads' freed batches
     log.info("tokenized %d rows into the cache: %s", len(encoded), path.name)
     return _split_class().from_file(str(path))
+
+
+def padded_batch(split: Any, indices: Iterable[int], collator: Any) -> dict[str, Any]:
+    """Rows of a tokenized split padded into one batch by a collator, as a plain dict: what
+    the Trainer feeds the model (the `length` column is the length-grouped samplers' only)."""
+    rows = [{k: v for k, v in split[int(i)].items() if k != "length"} for i in indices]
+    return dict(collator(rows))  # DataCollatorWithPadding renames label -> labels
 
 
 @functools.cache

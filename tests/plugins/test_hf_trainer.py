@@ -450,14 +450,9 @@ def test_lora_initialised_from_the_data_trains_and_saves_an_adapter_plain_peft_l
     assert isinstance(PeftModel.from_pretrained(base, str(run.adapter_dir)), PeftModel)
 
 
-def test_calibration_draws_seeded_rows_reduced_to_the_model_inputs():
+def test_calibration_draws_seeded_rows_padded_as_the_trainer_feeds_them():
     import datasets
-    from transformers import (
-        AutoTokenizer,
-        BertConfig,
-        BertForSequenceClassification,
-        DataCollatorWithPadding,
-    )
+    from transformers import AutoTokenizer, DataCollatorWithPadding
 
     from authoring.tiny import tiny_vocab_dir
 
@@ -465,20 +460,19 @@ def test_calibration_draws_seeded_rows_reduced_to_the_model_inputs():
     tokenizer = AutoTokenizer.from_pretrained(str(tiny_vocab_dir()))
     texts = [f"review number {i} " + "word " * (i % 7) for i in range(300)]
     rows = datasets.Dataset.from_dict({"text": texts, "label": [i % 2 for i in range(300)]})
+    # the columns of a tokenized split: the model's inputs, the label and `length`
     rows = rows.map(lambda b: {**tokenizer(b["text"]), "length": [len(t) for t in b["text"]]},
-                    batched=True)  # fmt: skip
-    model = BertForSequenceClassification(BertConfig(num_hidden_layers=1, hidden_size=32,
-                                                     num_attention_heads=2, intermediate_size=37))  # fmt: skip
+                    batched=True, remove_columns=["text"])  # fmt: skip
     collator = DataCollatorWithPadding(tokenizer)
-    batches = calibration.calibration_source(rows, collator, model, 32, 42)()
+    batches = calibration.calibration_source(rows, collator, 32, 42)()
     assert [len(b["input_ids"]) for b in batches] == [32] * 8  # 256 of the 300 rows
     assert type(batches[0]) is dict
     assert set(batches[0]) == {"input_ids", "token_type_ids", "attention_mask", "labels"}
-    again = calibration.calibration_source(rows, collator, model, 32, 42)()
-    other = calibration.calibration_source(rows, collator, model, 32, 7)()
+    again = calibration.calibration_source(rows, collator, 32, 42)()
+    other = calibration.calibration_source(rows, collator, 32, 7)()
     assert all(a["input_ids"].equal(b["input_ids"]) for a, b in zip(batches, again, strict=True))
     assert not batches[0]["input_ids"].equal(other[0]["input_ids"])
-    few = calibration.calibration_batches(rows.select(range(10)), collator, {"input_ids"}, 4, 42)
+    few = calibration.calibration_batches(rows.select(range(10)), collator, 4, 42)
     assert [len(b["input_ids"]) for b in few] == [4, 4, 2]
     with pytest.raises(ValueError, match="the training split is empty"):
-        calibration.calibration_batches(rows.select([]), collator, {"input_ids"}, 4, 42)
+        calibration.calibration_batches(rows.select([]), collator, 4, 42)

@@ -68,10 +68,9 @@ def restore_modes(modes: dict[Any, bool]) -> None:
 
 
 def bounded_forward(limit: int) -> Callable[[Any, dict[str, Any]], Any]:
-    """EVA's forward step, which stops a search that does not converge (peft cycles the data
-    until every layer's components settle) with a one-line error instead of hanging."""
-    import torch
-
+    """EVA's forward step (peft runs it under no_grad), which stops a search that does not
+    converge (peft cycles the data until every layer's components settle) with a one-line
+    error instead of hanging."""
     calls = 0
 
     def forward(model: Any, inputs: dict[str, Any]) -> Any:
@@ -82,8 +81,7 @@ def bounded_forward(limit: int) -> Callable[[Any, dict[str, Any]], Any]:
                 f"EVA's components did not settle within {EVA_MAX_PASSES} passes over the "
                 "calibration examples; use another init_lora_weights"
             )
-        with torch.no_grad():
-            return model(**inputs)
+        return model(**inputs)
 
     return forward
 

@@ -13,6 +13,8 @@ import os
 from collections.abc import Callable
 from typing import Any
 
+from sdk.tokenize import padded_batch
+
 
 def world() -> tuple[int, int]:
     """(rank, world size) as the launcher set them; (0, 1) for a plain process."""
@@ -67,11 +69,7 @@ def find_unused_parameters(choice: str, model: Any, train_set: Any, collator: An
 
 def probe_batch(dataset: Any, collator: Any, device: Any, size: int = 2) -> dict[str, Any]:
     """A small padded training batch from a tokenized split, on `device`."""
-    rows = [
-        {k: v for k, v in dataset[i].items() if k != "length"}
-        for i in range(min(size, len(dataset)))
-    ]
-    batch = collator(rows)  # DataCollatorWithPadding renames label -> labels
+    batch = padded_batch(dataset, range(min(size, len(dataset))), collator)
     return {k: v.to(device) if hasattr(v, "to") else v for k, v in batch.items()}
 
 

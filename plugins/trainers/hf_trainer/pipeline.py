@@ -114,8 +114,7 @@ def _load(run: Run, steps: TaskSteps) -> None:
         # techniques that schedule over the run (AdaLoRA) need its length before apply
         total_steps=planned_steps(len(run.splits.train), run.args),
         calibration=calibration_source(
-            run.train_set, run.collator, run.loaded.model, run.args.per_device_train_batch_size,
-            run.seed,
+            run.train_set, run.collator, run.args.per_device_train_batch_size, run.seed
         ),
     )  # fmt: skip
     run.model = ctx.technique.instance.apply(run.loaded.model, run.tctx)
